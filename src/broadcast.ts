@@ -1,0 +1,211 @@
+/** The `Broadcast` facade: validates, plans and sends events over the configured connection. */
+import { channelName, channelType, type ChannelLike } from './channels.js';
+import { resolveConnection, type BroadcastConfig, type Env, type ResolvedConnection } from './config.js';
+import { createDriver, type Driver, type EventLogger } from './drivers/index.js';
+import type { PusherDriverOptions } from './drivers/pusher.js';
+import { ConfigError, DeliveryError, UsageError } from './errors.js';
+import { isBroadcastEvent, type CanBroadcast } from './events.js';
+import { LIMITS, chunk, validateChannelName, validateEventName, validatePayloadSize, validateSocketId } from './validation.js';
+
+export interface BroadcastOptions extends PusherDriverOptions {
+  /** Connection to use instead of the default. */
+  connection?: string;
+  /** Environment for PUSHER_* and BROADCAST_CONNECTION (default: `process.env`). */
+  env?: Env;
+  /**
+   * Resolves the current user. When set and it yields no user, private and presence channels are skipped
+   * (and reported in `skipped`), as in Masonite.
+   */
+  user?: () => unknown;
+  /** Where the `log` driver writes (default: a line on stderr). */
+  logger?: EventLogger;
+}
+
+export interface SendOptions {
+  /** Exclude this connection (the sender's own socket) from receiving the event. */
+  socketId?: string;
+}
+
+/** A validated event, ready to send: `requests` are the channel groups, one HTTP request each. */
+export interface PreparedBroadcast {
+  event: string;
+  data: unknown;
+  channels: string[];
+  skipped: { channel: string; reason: string }[];
+  requests: string[][];
+  socketId?: string;
+  bytes: number;
+}
+
+/** What was sent. */
+export interface BroadcastResult {
+  connection: string;
+  driver: 'pusher' | 'log' | 'null';
+  /** False for the log and null drivers, which send nothing. */
+  delivered: boolean;
+  event: string;
+  channels: string[];
+  skipped: { channel: string; reason: string }[];
+  requests: number;
+  socketId?: string;
+  data: unknown;
+}
+
+export class Broadcast {
+  readonly config: BroadcastConfig;
+  /** The connection in use, with where each of its values came from. */
+  readonly resolved: ResolvedConnection;
+  /** The config file this instance was loaded from, if any. */
+  configPath?: string;
+  private readonly options: BroadcastOptions;
+  private driverInstance?: Driver;
+
+  constructor(config: BroadcastConfig = {}, options: BroadcastOptions = {}) {
+    this.config = config;
+    this.options = options;
+    this.resolved = resolveConnection(config, options.env ?? process.env, options.connection);
+  }
+
+  /** Loads the project's config as the CLI does (`broadcast.config.ts`, `.broadcastrc`, …) and the environment. */
+  static async fromConfig(options: BroadcastOptions & { cwd?: string; configPath?: string } = {}): Promise<Broadcast> {
+    const { loadConfig } = await import('./load-config.js');
+    const loaded = await loadConfig(options);
+    const broadcast = new Broadcast(loaded.config, options);
+    broadcast.configPath = loaded.filepath;
+    return broadcast;
+  }
+
+  get connectionName(): string {
+    return this.resolved.name;
+  }
+
+  /** The driver for the connection, created on first use. */
+  get driver(): Driver {
+    this.driverInstance ??= createDriver(this.resolved.name, this.resolved.connection, this.options);
+    return this.driverInstance;
+  }
+
+  /**
+   * Broadcasts an event.
+   *
+   * `channel('orders', 'order.shipped', { id: 1 })`, `channel(['a', 'private-b'], 'e', data)` (names used as
+   * given), or `channel(new OrderShipped({ id: 1 }))` (the event's own channels, name and payload).
+   */
+  channel(event: CanBroadcast, options?: SendOptions): Promise<BroadcastResult>;
+  channel(channels: ChannelLike | ChannelLike[], event: string, data?: unknown, options?: SendOptions): Promise<BroadcastResult>;
+  async channel(...args: unknown[]): Promise<BroadcastResult> {
+    const prepared = await this.prepare(...(args as Parameters<Broadcast['prepare']>));
+    return this.send(prepared);
+  }
+
+  /** Validates and plans a broadcast without sending anything (what `--dry-run` shows). */
+  prepare(event: CanBroadcast, options?: SendOptions): Promise<PreparedBroadcast>;
+  prepare(channels: ChannelLike | ChannelLike[], event: string, data?: unknown, options?: SendOptions): Promise<PreparedBroadcast>;
+  async prepare(...args: unknown[]): Promise<PreparedBroadcast> {
+    if (isBroadcastEvent(args[0])) {
+      const instance = args[0];
+      const options = (args[1] ?? {}) as SendOptions;
+      const on = instance.broadcastOn();
+      const channels = (Array.isArray(on) ? on : [on]).map(channelName);
+      const event = instance.broadcastAs();
+      const data = instance.broadcastWith();
+      if (instance.broadcastWhen && !instance.broadcastWhen()) {
+        return this.plan(event, data, [], channels.map((channel) => ({ channel, reason: 'broadcastWhen() returned false' })), options);
+      }
+      return this.planWithUser(channels, event, data, options);
+    }
+    const [channels, event, data, options] = args as [ChannelLike | ChannelLike[], string, unknown, SendOptions | undefined];
+    if (typeof event !== 'string') {
+      throw new UsageError('broadcast.channel() needs an event name, or an event instance (a class extending CanBroadcast)');
+    }
+    const names = (Array.isArray(channels) ? channels : [channels]).map(channelName);
+    return this.planWithUser(names, event, data ?? {}, options ?? {});
+  }
+
+  private async planWithUser(channels: string[], event: string, data: unknown, options: SendOptions): Promise<PreparedBroadcast> {
+    channels.forEach(validateChannelName);
+    if (!this.options.user || channels.every((c) => channelType(c) === 'public')) {
+      return this.plan(event, data, channels, [], options);
+    }
+    const user = await this.options.user();
+    if (user) return this.plan(event, data, channels, [], options);
+    return this.plan(
+      event,
+      data,
+      channels.filter((c) => channelType(c) === 'public'),
+      channels.filter((c) => channelType(c) !== 'public').map((channel) => ({ channel, reason: 'no authenticated user' })),
+      options,
+    );
+  }
+
+  private plan(
+    event: string,
+    data: unknown,
+    channels: string[],
+    skipped: PreparedBroadcast['skipped'],
+    options: SendOptions,
+  ): PreparedBroadcast {
+    validateEventName(event);
+    const unique = [...new Set(channels.map(validateChannelName))];
+    if (unique.length === 0 && skipped.length === 0) throw new UsageError('No channels given');
+    const socketId = options.socketId === undefined ? undefined : validateSocketId(options.socketId);
+    const bytes = validatePayloadSize(data, this.resolved.connection.maxPayloadKb);
+    const encrypted = unique.filter((c) => channelType(c) === 'encrypted');
+    const connection = this.resolved.connection;
+    if (encrypted.length > 0 && connection.driver === 'pusher' && !connection.encryptionMasterKeyBase64) {
+      throw new ConfigError(`Channel "${encrypted[0]}" is encrypted, but connection "${this.resolved.name}" has no encryptionMasterKeyBase64`, {
+        hint: 'Set PUSHER_ENCRYPTION_MASTER_KEY_BASE64 (32 bytes, base64: openssl rand -base64 32)',
+      });
+    }
+    // Pusher takes at most 100 channels a request, and each encrypted channel in a request of its own.
+    const requests = [
+      ...chunk(unique.filter((c) => channelType(c) !== 'encrypted'), LIMITS.channelsPerTrigger),
+      ...encrypted.map((c) => [c]),
+    ];
+    return { event, data, channels: unique, skipped, requests, socketId, bytes };
+  }
+
+  /**
+   * Sends a prepared broadcast. Requests go out concurrently; if any fails, a DeliveryError says which
+   * channels did and did not get the event (`details.sent`, `details.failed`).
+   */
+  async send(prepared: PreparedBroadcast): Promise<BroadcastResult> {
+    const driver = this.driver;
+    const outcomes = await Promise.allSettled(
+      prepared.requests.map((channels) =>
+        driver.trigger({ channels, event: prepared.event, data: prepared.data, socketId: prepared.socketId }),
+      ),
+    );
+    const failures = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ channels: prepared.requests[i]!, error: o.reason as unknown }] : []));
+    if (failures.length > 0) {
+      const first = failures[0]!.error;
+      if (failures.length === prepared.requests.length) throw first;
+      const failed = failures.flatMap((f) => f.channels);
+      const sent = prepared.channels.filter((c) => !failed.includes(c));
+      const reason = first instanceof Error ? first.message : String(first);
+      throw new DeliveryError(`Sent to ${sent.length} of ${prepared.channels.length} channels; failed for ${failed.length}: ${reason}`, {
+        cause: first,
+        hint: (first as DeliveryError).hint,
+        status: (first as DeliveryError).status,
+        details: { sent, failed },
+      });
+    }
+    return {
+      connection: this.resolved.name,
+      driver: driver.driver,
+      delivered: driver.delivers && prepared.requests.length > 0,
+      event: prepared.event,
+      channels: prepared.channels,
+      skipped: prepared.skipped,
+      requests: prepared.requests.length,
+      ...(prepared.socketId ? { socketId: prepared.socketId } : {}),
+      data: prepared.data,
+    };
+  }
+
+  /** Releases the connection's sockets. */
+  close(): void {
+    this.driverInstance?.close();
+    this.driverInstance = undefined;
+  }
+}

@@ -1,0 +1,58 @@
+/** What every command gets: where it runs, its environment, its output, and the global options. */
+import path from 'node:path';
+import type { Broadcast } from '../broadcast.js';
+import { secretsOf, type Env } from '../config.js';
+import type { Io } from './io.js';
+
+export interface GlobalOptions {
+  config?: string;
+  connection?: string;
+  json?: boolean;
+  color?: boolean;
+  verbose?: boolean;
+  timeout?: number;
+  retries?: number;
+}
+
+export interface Context {
+  cwd: string;
+  env: Env;
+  io: Io;
+  options: GlobalOptions;
+  /** Reads standard input (tests replace it). */
+  stdin: NodeJS.ReadableStream;
+}
+
+/** Loads the project's config and connection for a command, registering its secrets for redaction. */
+export async function openBroadcast(ctx: Context): Promise<Broadcast> {
+  const { Broadcast } = await import('../broadcast.js');
+  const { io, options } = ctx;
+  const broadcast = await Broadcast.fromConfig({
+    cwd: ctx.cwd,
+    configPath: options.config,
+    connection: options.connection,
+    env: ctx.env,
+    logger: () => {},
+    onRequest: ({ method, path: p, status, ms }) =>
+      io.debug(`${method} ${p} → ${status ?? 'no response'} (${ms.toFixed(0)} ms)`),
+    onRetry: ({ attempt, delayMs, error }) => io.debug(`retry ${attempt} in ${delayMs} ms: ${error.message}`),
+  });
+  const connection = broadcast.resolved.connection;
+  io.addSecrets(secretsOf(connection));
+  if (connection.driver === 'pusher') {
+    if (options.timeout !== undefined) connection.timeout = options.timeout;
+    if (options.retries !== undefined) connection.retries = options.retries;
+  }
+  return broadcast;
+}
+
+/** The folder relative paths in the config are resolved against: the config file's, else the cwd. */
+export function projectDir(ctx: Context, broadcast: Broadcast): string {
+  return broadcast.configPath ? path.dirname(broadcast.configPath) : ctx.cwd;
+}
+
+export async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks).toString('utf8');
+}

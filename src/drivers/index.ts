@@ -1,0 +1,16 @@
+import type { Connection } from '../config.js';
+import { createLocalDriver } from './local.js';
+import { createPusherDriver, type PusherDriverOptions } from './pusher.js';
+import type { Driver, EventLogger } from './types.js';
+
+export type { Driver, TriggerRequest, BatchEvent, EventLogger } from './types.js';
+
+export function createDriver(
+  name: string,
+  connection: Connection,
+  options: PusherDriverOptions & { logger?: EventLogger } = {},
+): Driver {
+  return connection.driver === 'pusher'
+    ? createPusherDriver(name, connection, options)
+    : createLocalDriver(connection.driver, options.logger);
+}

@@ -1,0 +1,33 @@
+/**
+ * pusher-broadcast: real-time event broadcasting over the Pusher protocol.
+ * Importing this module has no side effects and loads none of the CLI's dependencies.
+ */
+export { Broadcast } from './broadcast.js';
+export type { BroadcastOptions, BroadcastResult, PreparedBroadcast, SendOptions } from './broadcast.js';
+export {
+  Channel,
+  PrivateChannel,
+  PresenceChannel,
+  EncryptedPrivateChannel,
+  channelType,
+  requiresAuthorization,
+  stripPrefix,
+} from './channels.js';
+export type { ChannelLike, ChannelType } from './channels.js';
+export { CanBroadcast, isEventClass } from './events.js';
+export type { EventClass } from './events.js';
+export { defineConfig, DEFAULT_AUTH_ROUTE, DEFAULT_EVENTS_DIR } from './config.js';
+export type {
+  BroadcastConfig,
+  BroadcastUser,
+  ChannelRule,
+  Connection,
+  PusherConnection,
+  LogConnection,
+  NullConnection,
+} from './config.js';
+export { loadConfig } from './load-config.js';
+export { BroadcastError, UsageError, ValidationError, ConfigError, DeliveryError, ExitCode } from './errors.js';
+export { LIMITS, channelNameProblem, validateChannelName, validateEventName, validateSocketId } from './validation.js';
+export { signChannel, presenceChannelData, sharedSecret, safeEqual } from './auth/sign.js';
+export type { ChannelAuth, AuthCredentials } from './auth/sign.js';

@@ -1,0 +1,92 @@
+/** Pusher's documented limits, and the checks every request passes before it is sent. */
+import { ValidationError } from './errors.js';
+
+export const LIMITS = {
+  channelNameLength: 164,
+  eventNameLength: 200,
+  channelsPerTrigger: 100,
+  eventsPerBatch: 10,
+  defaultMaxPayloadKb: 10,
+} as const;
+
+const CHANNEL_NAME = /^[A-Za-z0-9_\-=@,.;]+$/;
+const SOCKET_ID = /^\d+\.\d+$/;
+
+/** Why a channel name is invalid, or `undefined` when it is fine. */
+export function channelNameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string' || name === '') return 'a channel name must be a non-empty string';
+  if (name.length > LIMITS.channelNameLength) {
+    return `it is ${name.length} characters long; the limit is ${LIMITS.channelNameLength}`;
+  }
+  if (!CHANNEL_NAME.test(name)) {
+    const bad = [...new Set([...name].filter((c) => !CHANNEL_NAME.test(c)))]
+      .map((c) => JSON.stringify(c))
+      .join(', ');
+    return `it contains ${bad}; allowed are A-Z a-z 0-9 _ - = @ , . ;`;
+  }
+  return undefined;
+}
+
+export function validateChannelName(name: unknown): string {
+  const problem = channelNameProblem(name);
+  if (problem) {
+    throw new ValidationError(`Invalid channel name ${JSON.stringify(name)}: ${problem}`);
+  }
+  return name as string;
+}
+
+export function validateEventName(name: unknown): string {
+  if (typeof name !== 'string' || name === '') {
+    throw new ValidationError('Invalid event name: it must be a non-empty string');
+  }
+  if (name.length > LIMITS.eventNameLength) {
+    throw new ValidationError(
+      `Invalid event name: it is ${name.length} characters long; the limit is ${LIMITS.eventNameLength}`,
+    );
+  }
+  if (name.startsWith('pusher:') || name.startsWith('pusher_internal:')) {
+    throw new ValidationError(`Invalid event name "${name}": the "pusher:" prefix is reserved`);
+  }
+  return name;
+}
+
+export function isValidSocketId(socketId: unknown): socketId is string {
+  return typeof socketId === 'string' && SOCKET_ID.test(socketId);
+}
+
+export function validateSocketId(socketId: unknown): string {
+  if (!isValidSocketId(socketId)) {
+    throw new ValidationError(
+      `Invalid socket id ${JSON.stringify(socketId)}: it must look like "1234.5678" (digits.digits)`,
+    );
+  }
+  return socketId;
+}
+
+/** The payload as Pusher sends it: strings as they are, anything else as JSON. */
+export function serializePayload(data: unknown): string {
+  if (typeof data === 'string') return data;
+  const json = JSON.stringify(data ?? {});
+  if (json === undefined) throw new ValidationError('The event data cannot be serialized to JSON');
+  return json;
+}
+
+/** Throws when the serialized payload is larger than the connection allows. */
+export function validatePayloadSize(data: unknown, maxPayloadKb: number = LIMITS.defaultMaxPayloadKb): number {
+  const bytes = Buffer.byteLength(serializePayload(data));
+  const limit = maxPayloadKb * 1024;
+  if (bytes > limit) {
+    throw new ValidationError(
+      `The event data is ${bytes} bytes; the limit for this connection is ${limit} bytes (${maxPayloadKb} KB)`,
+      { hint: 'Send less data (an id the client can fetch), or raise maxPayloadKb if your server allows more.' },
+    );
+  }
+  return bytes;
+}
+
+/** Splits `items` into arrays of at most `size`. */
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
