@@ -2,7 +2,7 @@
  * The `broadcast` command line. This is the only module that knows about argv and exit codes; each command
  * lives in src/commands/ and is imported only when it runs, so start-up loads little more than commander.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import type { Context, GlobalOptions } from './cli/context.js';
 
@@ -29,7 +29,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   const run = (load: () => Promise<{ default: Action }>) =>
     async (...args: unknown[]) => {
       const command = args[args.length - 1] as Command;
-      const global = command.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
+      const global = program.opts() as GlobalOptions;
       const { Io } = await import('./cli/io.js');
       const io = await new Io({
         stdout: stdout as never,
@@ -62,30 +62,138 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .option('--json', 'machine-readable JSON on stdout')
     .option('--no-color', 'no colours (also NO_COLOR=1)')
     .option('-v, --verbose', 'log each HTTP request (method, path, status, timing) on stderr')
-    .addOption(new Option('--timeout <ms>', 'per-request timeout in milliseconds').argParser(intArg('--timeout')))
-    .addOption(new Option('--retries <n>', 'retries for requests that did not reach the server, and for 429/503').argParser(intArg('--retries', 0)))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
 
-  program
-    .command('emit')
-    .summary('send an event to channels, or a registered event class')
-    .description(
-      'Send an event: `emit <channels> <event>` with comma-separated full channel names, or `emit <EventClass>` for a\n' +
-        'registered event class (config `events` or the classes exported from `eventsDir`).',
-    )
-    .argument('<target>', 'channel name(s), comma-separated, or a registered event class name')
-    .argument('[event]', 'event name (omit when <target> is an event class)')
-    .option('-d, --data <json>', 'event data: JSON, @file.json, or - for stdin', '{}')
-    .option('--socket-id <id>', 'exclude this connection from receiving the event')
-    .option('--dry-run', 'validate and print what would be sent, sending nothing')
-    .action(run(() => import('./commands/emit.js')));
+  // Per-request settings for commands that call the HTTP API.
+  const network = (cmd: Command) =>
+    cmd
+      .addOption(new Option('--timeout <ms>', 'per-request timeout in milliseconds (default 10000)').argParser(intArg('--timeout')))
+      .addOption(new Option('--retries <n>', 'retries for requests that did not reach the server, and for 429/503 (default 3)').argParser(intArg('--retries', 0)));
+
+  network(
+    program
+      .command('emit')
+      .summary('send an event to channels, or a registered event class')
+      .description(
+        'Send an event: `emit <channels> <event>` with comma-separated full channel names, `emit <EventClass>` for a\n' +
+          'registered event class (config `events` or the classes exported from `eventsDir`), or `emit --file events.ndjson`.',
+      )
+      .argument('[target]', 'channel name(s), comma-separated, or a registered event class name')
+      .argument('[event]', 'event name (omit when <target> is an event class)')
+      .option('-d, --data <json>', 'event data: JSON, @file.json, or - for stdin', '{}')
+      .option('--socket-id <id>', 'exclude this connection from receiving the event')
+      .option('--dry-run', 'validate and print what would be sent, sending nothing')
+      .option('-f, --file <path>', 'send the events of an NDJSON file (- for stdin), one per line')
+      .option('--failed-out <file>', 'with --file: write events not confirmed sent here, as NDJSON')
+      .addOption(new Option('--concurrency <n>', 'with --file: requests in flight').argParser(intArg('--concurrency')))
+      .addOption(new Option('--rate <events/s>', 'with --file: at most this many events per second').argParser(intArg('--rate'))),
+  ).action(run(() => import('./commands/emit.js')));
 
   program
     .command('config')
     .summary('show the resolved configuration (secrets masked)')
     .action(run(() => import('./commands/config.js')));
+
+  program
+    .command('auth:sign')
+    .summary('sign a private or presence channel subscription as the auth route would')
+    .argument('<channel>', 'full channel name (private-, presence- or private-encrypted-)')
+    .option('--socket-id <id>', 'socket id (a random valid one is generated when omitted)')
+    .option('--user <id>', 'presence: the user id (all digits: written as a JSON number)')
+    .option('--user-info <json>', 'presence: user_info as JSON')
+    .option('--channel-data <json>', 'presence: the exact channel_data string to sign')
+    .option('--verify <auth>', 'check this auth signature instead of printing one (exit 0 match, 1 mismatch)')
+    .action(run(() => import('./commands/auth-sign.js')));
+
+  program
+    .command('routes')
+    .summary('list the auth routes and the channel authorization rules')
+    .action(run(() => import('./commands/routes.js')));
+
+  program
+    .command('make:event')
+    .summary('scaffold a broadcast event class')
+    .argument('<name>', 'class name: UserAdded, user_added or user-added')
+    .option('--channel <name>', 'channel name (without prefix)')
+    .option('--public', 'broadcast on a public channel')
+    .option('--private', 'broadcast on a private channel')
+    .option('--presence', 'broadcast on a presence channel')
+    .option('--encrypted', 'broadcast on an encrypted private channel')
+    .option('--as <eventName>', 'event name clients listen for (broadcastAs)')
+    .option('--dir <dir>', 'folder to write to (default: config eventsDir)')
+    .option('--force', 'overwrite an existing file')
+    .option('--dry-run', 'print the file instead of writing it')
+    .option('-y, --yes', 'accept defaults for everything not given, without prompting')
+    .action(run(() => import('./commands/make-event.js')));
+
+  program
+    .command('events')
+    .summary('list the registered event classes')
+    .action(run(() => import('./commands/events.js')));
+
+  program
+    .command('init')
+    .summary('create broadcast.config.ts and .env.example')
+    .option('-y, --yes', 'take defaults that work with a local soketi, without prompting')
+    .option('--force', 'overwrite an existing config')
+    .action(run(() => import('./commands/init.js')));
+
+  program
+    .command('listen')
+    .summary('subscribe to channels and print events as they arrive')
+    .argument('<channels>', 'channel name(s), comma-separated')
+    .option('--user <id>', 'presence: join as this user id')
+    .option('--user-info <json>', 'presence: user_info as JSON')
+    .option('--events <names>', 'only these event names, comma-separated')
+    .addOption(new Option('--count <n>', 'exit 0 after n matching events').argParser(intArg('--count')))
+    .addOption(new Option('--timeout <seconds>', 'give up after this long (exit 1 if --count was not reached)').argParser(floatArg('--timeout')))
+    .action(run(() => import('./commands/listen.js')));
+
+  network(
+    program
+      .command('channels')
+      .summary('list occupied channels (GET /channels)')
+      .option('--prefix <prefix>', 'only channels starting with this')
+      .option('--info <attributes>', 'extra attributes, e.g. user_count,subscription_count'),
+  ).action(run(() => import('./commands/channels.js')));
+
+  network(
+    program
+      .command('channel')
+      .summary('show whether a channel is occupied, and its counts')
+      .argument('<name>', 'full channel name')
+      .option('--info <attributes>', 'extra attributes, e.g. user_count,subscription_count'),
+  ).action(run(() => import('./commands/channel.js')));
+
+  network(
+    program
+      .command('users')
+      .summary('list the members of a presence channel')
+      .argument('<channel>', 'presence channel name'),
+  ).action(run(() => import('./commands/users.js')));
+
+  network(
+    program.command('doctor').summary('check the configuration, the server, credentials and a round trip'),
+  ).action(run(() => import('./commands/doctor.js')));
+
+  program
+    .command('webhook:verify')
+    .summary('verify a webhook signature (X-Pusher-Signature) for a body on stdin')
+    .requiredOption('--signature <hex>', 'the X-Pusher-Signature header')
+    .option('--body <@file>', 'read the body from a file instead of stdin')
+    .option('--key <key>', 'the X-Pusher-Key header, to pick the app when several are configured')
+    .action(run(() => import('./commands/webhook-verify.js')));
+
+  network(
+    program
+      .command('bench')
+      .summary('measure your server: publish throughput and end-to-end latency')
+      .addOption(new Option('--events <n>', 'events to publish').argParser(intArg('--events')).default(1000))
+      .addOption(new Option('--size <bytes>', 'payload size in bytes').argParser(intArg('--size')).default(100))
+      .addOption(new Option('--rate <events/s>', 'publish rate (default: as fast as possible)').argParser(intArg('--rate'))),
+  ).action(run(() => import('./commands/bench.js')));
 
   try {
     await program.parseAsync(argv);
@@ -105,9 +213,15 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
 function intArg(flag: string, min = 1) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min) {
-      throw new CommanderError(2, 'commander.invalidArgument', `error: ${flag} must be a whole number >= ${min}, not ${JSON.stringify(value)}`);
-    }
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${flag} must be a whole number >= ${min}.`);
+    return n;
+  };
+}
+
+function floatArg(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} must be a positive number.`);
     return n;
   };
 }

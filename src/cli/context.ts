@@ -10,6 +10,10 @@ export interface GlobalOptions {
   json?: boolean;
   color?: boolean;
   verbose?: boolean;
+}
+
+/** Per-request settings that network commands take as flags. */
+export interface NetworkOptions {
   timeout?: number;
   retries?: number;
 }
@@ -24,7 +28,7 @@ export interface Context {
 }
 
 /** Loads the project's config and connection for a command, registering its secrets for redaction. */
-export async function openBroadcast(ctx: Context): Promise<Broadcast> {
+export async function openBroadcast(ctx: Context, network: NetworkOptions = {}): Promise<Broadcast> {
   const { Broadcast } = await import('../broadcast.js');
   const { io, options } = ctx;
   const broadcast = await Broadcast.fromConfig({
@@ -40,8 +44,8 @@ export async function openBroadcast(ctx: Context): Promise<Broadcast> {
   const connection = broadcast.resolved.connection;
   io.addSecrets(secretsOf(connection));
   if (connection.driver === 'pusher') {
-    if (options.timeout !== undefined) connection.timeout = options.timeout;
-    if (options.retries !== undefined) connection.retries = options.retries;
+    if (network.timeout !== undefined) connection.timeout = network.timeout;
+    if (network.retries !== undefined) connection.retries = network.retries;
   }
   return broadcast;
 }

@@ -1,19 +1,28 @@
 /** `broadcast emit <channels> <event>` and `broadcast emit <EventClass>`. */
 import type { Broadcast, BroadcastResult, PreparedBroadcast } from '../broadcast.js';
-import { openBroadcast, projectDir, type Context } from '../cli/context.js';
+import { openBroadcast, projectDir, type Context, type NetworkOptions } from '../cli/context.js';
 import { readJsonOption, splitList } from '../cli/input.js';
 import { UsageError } from '../errors.js';
 import { closestName, loadRegistry } from '../registry.js';
 
-export interface EmitOptions {
+export interface EmitOptions extends NetworkOptions {
   data: string;
   socketId?: string;
   dryRun?: boolean;
+  file?: string;
+  failedOut?: string;
+  concurrency?: number;
+  rate?: number;
 }
 
-export default async function emit(ctx: Context, target: string, event: string | undefined, options: EmitOptions): Promise<number> {
+export default async function emit(ctx: Context, target: string | undefined, event: string | undefined, options: EmitOptions): Promise<number> {
+  if (target === undefined) {
+    throw new UsageError('Missing <target>: give channel names and an event, a registered event class, or --file', {
+      hint: "broadcast emit orders order.shipped --data '{\"id\":1}'",
+    });
+  }
   const data = await readJsonOption(ctx, options.data, '--data');
-  const broadcast = await openBroadcast(ctx);
+  const broadcast = await openBroadcast(ctx, options);
   try {
     const prepared = event === undefined
       ? await prepareEventClass(ctx, broadcast, target, data, options)

@@ -58,7 +58,7 @@ describe('bad input exits 2, names the problem and sends nothing', () => {
     [['emit', channel, 'e', '--data', '@missing.json'], /Cannot read --data file missing.json: no such file/],
     [['emit', 'NoSuchEvent'], /"NoSuchEvent" is not a registered event/],
     [['emit', channel, 'e', '--connection', 'prod'], /Unknown connection "prod"/],
-    [['emit'], /missing required argument 'target'/],
+    [['emit'], /Missing <target>/],
     [['emit', channel, 'e', '--bogus'], /unknown option '--bogus'/],
   ])('%j', async (args, message) => {
     const r = await runCli(args as string[], { env: server.env });
