@@ -1,7 +1,87 @@
+/** `broadcast events`: the registered event classes, what they are sent as, on which channels, from which file. */
+import path from 'node:path';
+import type { ChannelType } from '../channels.js';
 import type { Context } from '../cli/context.js';
-import { UsageError } from '../errors.js';
+import { ExitCode } from '../errors.js';
+import { displayPath, loadConfig } from '../load-config.js';
+import { describeEvent, eventsDirOf, loadRegistry } from '../registry.js';
 
-// Placeholder until this command is implemented.
-export default async function notImplemented(_ctx: Context): Promise<number> {
-  throw new UsageError('This command is not implemented yet');
+/** One event in `broadcast events --json`. */
+export interface EventListing {
+  /** Class name: what `broadcast emit <name>` takes. */
+  name: string;
+  /** The event name clients listen for; null when broadcastAs() failed with an empty payload. */
+  as: string | null;
+  /** Full channel names, resolved with an empty payload. */
+  channels: string[];
+  /** The same names with the payload fields they use as `{field}`. */
+  patterns: string[];
+  channelTypes: ChannelType[];
+  /** True when a channel name depends on the payload. */
+  dynamic: boolean;
+  /** The file the class came from (the config file for its `events` list). */
+  source: string;
+  /** Why resolving with an empty payload failed. */
+  error?: string;
+}
+
+export default async function events(ctx: Context): Promise<number> {
+  const { io } = ctx;
+  const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
+  const baseDir = loaded.filepath ? path.dirname(loaded.filepath) : ctx.cwd;
+  const registry = await loadRegistry(loaded.config, { baseDir, configPath: loaded.filepath });
+  const show = (file: string) => displayPath(file, ctx.cwd);
+  const listing: EventListing[] = registry.events.map(({ name, eventClass, source }) => {
+    const d = describeEvent(eventClass);
+    return {
+      name,
+      as: d.as ?? null,
+      channels: d.channels,
+      patterns: d.patterns,
+      channelTypes: d.channelTypes,
+      dynamic: d.dynamic,
+      source: show(source),
+      ...(d.error ? { error: d.error } : {}),
+    };
+  });
+  const errors = registry.errors.map((e) => ({ source: show(e.source), message: e.message }));
+  for (const e of errors) io.warn(`could not load ${e.source}: ${e.message}`);
+  const byName = new Map<string, string[]>();
+  for (const e of listing) byName.set(e.name, [...(byName.get(e.name) ?? []), e.source]);
+  for (const [name, sources] of byName) {
+    if (sources.length > 1) io.warn(`${name} is exported by ${sources.join(' and ')}; \`broadcast emit ${name}\` uses the first`);
+  }
+  // Failing only when something was there to load and none of it loaded, so one broken file never hides the rest.
+  const code = listing.length === 0 && errors.length > 0 ? ExitCode.failed : ExitCode.ok;
+
+  if (io.json) {
+    io.writeJson({ events: listing, errors });
+    return code;
+  }
+  const s = io.style;
+  if (listing.length === 0) {
+    const dir = show(eventsDirOf(loaded.config, baseDir));
+    io.out(errors.length ? 'No events could be loaded.' : `No events registered. Create one: broadcast make:event OrderShipped (it goes to ${dir})`);
+    return code;
+  }
+  for (const e of listing) {
+    io.out(`${s.bold(e.name)}  ${s.dim('as')} ${e.as === null ? s.red('(broadcastAs() failed)') : `"${e.as}"`}  ${s.dim(e.source)}`);
+    const rows = e.channels.length ? e.channels : e.patterns;
+    // With placeholders, only the names that show one are marked; without, a dynamic event marks them all.
+    const located = e.patterns.some((p) => p.includes('{'));
+    rows.forEach((name, i) => {
+      const pattern = e.patterns[i];
+      const type = e.channelTypes[i] ?? 'public';
+      const dynamic = e.dynamic && (!located || Boolean(pattern?.includes('{')));
+      const marker = dynamic
+        ? s.yellow(pattern && pattern !== name ? `  depends on the payload: ${pattern}` : '  depends on the payload')
+        : '';
+      io.out(`  ${type.padEnd(9)} ${name}${marker}`);
+    });
+    if (e.error) io.out(`  ${s.yellow(e.error)}`);
+  }
+  if (listing.some((e) => e.dynamic)) {
+    io.note(s.dim('Names that depend on the payload are shown as resolved with an empty payload.'));
+  }
+  return code;
 }

@@ -1,7 +1,162 @@
+/** `broadcast init`: writes broadcast.config.ts and .env.example for a new project. */
+import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import type { Context } from '../cli/context.js';
-import { UsageError } from '../errors.js';
+import { ask, canPrompt, PromptCancelled, type Question } from '../cli/prompt.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { displayPath, SEARCH_PLACES } from '../load-config.js';
+import { initDefaults, renderConfig, renderEnvExample, type InitAnswers, type ServerKind } from '../scaffold.js';
 
-// Placeholder until this command is implemented.
-export default async function notImplemented(_ctx: Context): Promise<number> {
-  throw new UsageError('This command is not implemented yet');
+export interface InitOptions {
+  yes?: boolean;
+  force?: boolean;
+}
+
+const SERVERS: { name: string; value: ServerKind; short: string }[] = [
+  { name: 'soketi, on this machine (npx @soketi/soketi start)', value: 'soketi', short: 'soketi' },
+  { name: 'Laravel Reverb', value: 'reverb', short: 'Reverb' },
+  { name: 'Pusher Channels (hosted)', value: 'pusher', short: 'Pusher Channels' },
+];
+
+const exists = (file: string) => stat(file).then(() => true, () => false);
+
+export default async function init(ctx: Context, options: InitOptions): Promise<number> {
+  const { io } = ctx;
+  const target = path.resolve(ctx.cwd, ctx.options.config ?? 'broadcast.config.ts');
+  const dir = path.dirname(target);
+  const shown = displayPath(target, ctx.cwd);
+  if (ctx.options.config === undefined) {
+    const other = await otherConfig(dir, path.basename(target));
+    if (other) {
+      throw new UsageError(`${displayPath(other, ctx.cwd)} already configures broadcast here; nothing was written`, {
+        hint: `The CLI would keep reading it instead of ${shown}. Remove it first, or write elsewhere with --config <path>`,
+      });
+    }
+  }
+  const targetExists = await exists(target);
+  if (targetExists && !options.force) {
+    throw new UsageError(`${shown} already exists; nothing was written`, { hint: 'Use --force to overwrite it' });
+  }
+
+  let answers: InitAnswers;
+  if (canPrompt(ctx, options)) {
+    try {
+      answers = await askAnswers(ctx);
+    } catch (error) {
+      if (error instanceof PromptCancelled) {
+        io.err('cancelled; nothing was written');
+        return ExitCode.interrupted;
+      }
+      throw error;
+    }
+  } else {
+    answers = initDefaults('soketi');
+    if (!options.yes) io.note('no terminal to ask in: using the defaults for a local soketi (pass --yes to accept them without this note)');
+  }
+
+  await mkdir(dir, { recursive: true });
+  await writeFile(target, renderConfig(answers));
+  const envFile = path.join(dir, '.env.example');
+  const envExists = await exists(envFile);
+  const envWritten = !envExists || Boolean(options.force);
+  if (envWritten) await writeFile(envFile, renderEnvExample(answers));
+  const installed = isInstalled(dir);
+
+  const files = [
+    { file: shown, written: true, overwritten: targetExists },
+    { file: displayPath(envFile, ctx.cwd), written: envWritten, overwritten: envExists && envWritten },
+  ];
+  if (io.json) {
+    const { server, eventsDir, authRoute, ...connection } = answers;
+    io.writeJson({ ok: true, files, server, connection, eventsDir, authRoute, packageInstalled: installed });
+    return 0;
+  }
+  const s = io.style;
+  for (const f of files) {
+    if (f.written) io.out(`${s.green('✓')} ${f.overwritten ? 'overwrote' : 'created'} ${s.bold(f.file)}`);
+    else io.out(`  kept the existing ${f.file} (--force replaces it)`);
+  }
+  if (!installed) {
+    io.warn("pusher-broadcast is not installed in this project, and the config imports it: run npm install pusher-broadcast");
+  }
+  io.out('next:');
+  if (answers.server === 'soketi') io.out('  start soketi:         npx @soketi/soketi start');
+  else io.out('  set the secret:       export PUSHER_APP_SECRET=...   (the config reads it; it is not in the file)');
+  io.out(`  check the config:     broadcast ${ctx.options.config ? `--config ${shown} ` : ''}config`);
+  io.out('  create an event:      broadcast make:event OrderShipped');
+  return 0;
+}
+
+async function askAnswers(ctx: Context): Promise<InitAnswers> {
+  const { server } = await ask(ctx, [{ type: 'select', name: 'server', message: 'Server', default: 'soketi', choices: SERVERS }]);
+  const defaults = initDefaults(server as ServerKind);
+  const required = (what: string) => (value: string) => (value.trim() === '' ? `${what} is required` : true);
+  const questions: Question[] =
+    defaults.server === 'pusher'
+      ? [{ type: 'input', name: 'cluster', message: 'Cluster', default: defaults.cluster!, validate: required('The cluster') }]
+      : [
+          {
+            type: 'input',
+            name: 'host',
+            message: 'Host',
+            default: defaults.host!,
+            validate: (v) => (/^[^\s/:]+$/.test(v.trim()) ? true : 'A host name or IP address, without scheme or port'),
+          },
+          {
+            type: 'input',
+            name: 'port',
+            message: 'Port',
+            default: String(defaults.port),
+            validate: (v) => (/^\d+$/.test(v.trim()) && Number(v) >= 1 && Number(v) <= 65535 ? true : 'A port number, 1-65535'),
+          },
+          {
+            type: 'select',
+            name: 'scheme',
+            message: 'Scheme',
+            default: defaults.scheme!,
+            choices: [{ name: 'http', value: 'http' }, { name: 'https', value: 'https' }],
+          },
+        ];
+  questions.push(
+    { type: 'input', name: 'appId', message: 'App ID', default: defaults.appId, validate: required('The app ID') },
+    { type: 'input', name: 'key', message: 'App key', default: defaults.key, validate: required('The app key') },
+    { type: 'input', name: 'eventsDir', message: 'Folder for event classes', default: defaults.eventsDir, validate: required('The folder') },
+  );
+  const a = await ask(ctx, questions);
+  return {
+    ...defaults,
+    appId: a.appId!.trim(),
+    key: a.key!.trim(),
+    eventsDir: a.eventsDir!.trim(),
+    ...(defaults.server === 'pusher'
+      ? { cluster: a.cluster!.trim() }
+      : { host: a.host!.trim(), port: Number(a.port), scheme: a.scheme as 'http' | 'https' }),
+  };
+}
+
+/** Another config file in `dir` that the CLI would read instead of (or besides) the one being written. */
+async function otherConfig(dir: string, basename: string): Promise<string | undefined> {
+  for (const place of SEARCH_PLACES) {
+    if (place === basename) continue;
+    const file = path.join(dir, place);
+    if (!(await exists(file))) continue;
+    if (place !== 'package.json') return file;
+    try {
+      if ((JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>).broadcast !== undefined) return file;
+    } catch {
+      // An unreadable package.json is not a broadcast config.
+    }
+  }
+  return undefined;
+}
+
+/** Whether `import 'pusher-broadcast'` resolves from `dir`. */
+function isInstalled(dir: string): boolean {
+  try {
+    createRequire(path.join(dir, 'noop.js')).resolve('pusher-broadcast/package.json');
+    return true;
+  } catch {
+    return false;
+  }
 }

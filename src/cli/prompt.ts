@@ -1,0 +1,39 @@
+/**
+ * Questions in a terminal, with inquirer (loaded only when a question is actually asked). Commands ask only
+ * when `canPrompt()` says a person is there to answer; otherwise they use defaults, so scripts never hang.
+ */
+import type { Context } from './context.js';
+
+export interface Question {
+  type: 'input' | 'select';
+  name: string;
+  message: string;
+  /** Every question has one, so Enter accepts it. */
+  default: string;
+  choices?: { name: string; value: string; short?: string }[];
+  /** true, or the message to show. */
+  validate?: (value: string, answers: Record<string, string>) => true | string;
+}
+
+/** A prompt the user left with Ctrl+C. */
+export class PromptCancelled extends Error {}
+
+/** True when standard input and standard output are both terminals and neither --yes nor --json was given. */
+export function canPrompt(ctx: Context, options: { yes?: boolean } = {}): boolean {
+  if (options.yes || ctx.io.json) return false;
+  return Boolean((ctx.stdin as { isTTY?: boolean }).isTTY && ctx.io.stdout.isTTY);
+}
+
+/** Asks the questions in order and returns the answers by name. Throws PromptCancelled on Ctrl+C. */
+export async function ask(ctx: Context, questions: Question[]): Promise<Record<string, string>> {
+  const { default: inquirer } = await import('inquirer');
+  const prompt = inquirer.createPromptModule({ input: ctx.stdin, output: ctx.io.stdout });
+  try {
+    return (await prompt(questions as never)) as Record<string, string>;
+  } catch (error) {
+    if ((error as Error)?.name === 'ExitPromptError' || (error as Error)?.name === 'AbortPromptError') {
+      throw new PromptCancelled('cancelled');
+    }
+    throw error;
+  }
+}

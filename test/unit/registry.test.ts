@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { Channel, PresenceChannel, PrivateChannel } from '../../src/channels.js';
+import { CanBroadcast } from '../../src/events.js';
+import { describeEvent } from '../../src/registry.js';
+
+describe('describeEvent', () => {
+  it('a static channel is resolved as is', () => {
+    class Pinged extends CanBroadcast {
+      broadcastOn() {
+        return new Channel('status');
+      }
+    }
+    expect(describeEvent(Pinged)).toEqual({ as: 'Pinged', channels: ['status'], patterns: ['status'], channelTypes: ['public'], dynamic: false });
+  });
+
+  it('a name built from a payload field: resolved with an empty payload, marked, and shown with {field}', () => {
+    class OrderShipped extends CanBroadcast {
+      declare orderId: number;
+      broadcastOn() {
+        return [new PrivateChannel(`orders.${this.orderId}`), new Channel('dashboard')];
+      }
+      override broadcastAs() {
+        return 'order.shipped';
+      }
+    }
+    expect(describeEvent(OrderShipped)).toEqual({
+      as: 'order.shipped',
+      channels: ['private-orders.undefined', 'dashboard'],
+      patterns: ['private-orders.{orderId}', 'dashboard'],
+      channelTypes: ['private', 'public'],
+      dynamic: true,
+    });
+  });
+
+  it('a nested field that throws with an empty payload is still described', () => {
+    class Joined extends CanBroadcast {
+      declare room: { id: string };
+      broadcastOn() {
+        return new PresenceChannel(`room.${this.room.id}`);
+      }
+    }
+    const d = describeEvent(Joined);
+    expect(d).toMatchObject({ channels: [], patterns: ['presence-room.{room.id}'], channelTypes: ['presence'], dynamic: true });
+    expect(d.error).toMatch(/^broadcastOn\(\) failed with an empty payload: /);
+  });
+
+  it('a channel chosen by a condition on the payload is dynamic', () => {
+    class Flagged extends CanBroadcast {
+      declare admin?: boolean;
+      broadcastOn() {
+        return this.admin ? 'admins' : 'users';
+      }
+    }
+    expect(describeEvent(Flagged)).toMatchObject({ channels: ['users'], dynamic: true });
+  });
+
+  it('a field with an initialiser is not mistaken for payload', () => {
+    class Lobby extends CanBroadcast {
+      room = 'lobby';
+      broadcastOn() {
+        return `room.${this.room}`;
+      }
+    }
+    expect(describeEvent(Lobby)).toMatchObject({ channels: ['room.lobby'], dynamic: false });
+  });
+
+  it('a constructor that rejects an empty payload is reported, channels still probed', () => {
+    class Strict extends CanBroadcast {
+      declare id: number;
+      constructor(payload: { id?: number } = {}) {
+        if (payload.id === undefined) throw new Error('id is required');
+        super(payload);
+      }
+      broadcastOn() {
+        return new PrivateChannel(`things.${this.id}`);
+      }
+    }
+    const d = describeEvent(Strict);
+    expect(d.error).toBe('new Strict({}) failed with an empty payload: id is required');
+    expect(d).toMatchObject({ patterns: ['private-things.{id}'], dynamic: true });
+  });
+});
