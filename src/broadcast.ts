@@ -1,4 +1,6 @@
 /** The `Broadcast` facade: validates, plans and sends events over the configured connection. */
+import { authorize as authorizeSubscription, type AuthorizeResult } from './auth/authorize.js';
+import { authRoutes, type RouteDefinition, type RoutesOptions } from './auth/routes.js';
 import { channelName, channelType, type ChannelLike } from './channels.js';
 import { resolveConnection, type BroadcastConfig, type Env, type ResolvedConnection } from './config.js';
 import { createDriver, type Driver, type EventLogger } from './drivers/index.js';
@@ -201,6 +203,20 @@ export class Broadcast {
       ...(prepared.socketId ? { socketId: prepared.socketId } : {}),
       data: prepared.data,
     };
+  }
+
+  /** The auth route definitions (path from `authRoute`, else config `auth.route`, else the default). */
+  routes(options: RoutesOptions = {}): RouteDefinition[] {
+    return authRoutes(this.config, options);
+  }
+
+  /**
+   * Decides one channel subscription as the auth route does: `{ ok, status, body }` with the signed body
+   * (200) or a refusal (400, 403, 500 for an encrypted channel without a master key). `user` is the
+   * authenticated user (an object with an `id`) or null.
+   */
+  authorize(socketId: unknown, channelName: unknown, user: unknown): Promise<AuthorizeResult> {
+    return authorizeSubscription(this, socketId, channelName, user);
   }
 
   /** Releases the connection's sockets. */

@@ -3,6 +3,9 @@
  * published examples in test/unit/sign.test.ts.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { channelType } from '../channels.js';
+import { ConfigError, ValidationError } from '../errors.js';
+import { validateChannelName, validateSocketId } from '../validation.js';
 
 export interface AuthCredentials {
   key: string;
@@ -49,4 +52,90 @@ export function sharedSecret(channel: string, encryptionMasterKeyBase64: string)
   return createHash('sha256')
     .update(Buffer.concat([Buffer.from(channel), Buffer.from(encryptionMasterKeyBase64, 'base64')]))
     .digest('base64');
+}
+
+/**
+ * The body the auth route returns for one subscription: `auth`, plus `channel_data` (presence, or when given)
+ * and `shared_secret` (encrypted channels). Validates its input; throws a ValidationError for a malformed
+ * socket id, an invalid or public channel name, and a ConfigError for an encrypted channel without a master key.
+ */
+export function channelAuthBody(
+  credentials: AuthCredentials & { connectionName?: string },
+  socketId: string,
+  channel: string,
+  channelData?: string,
+): ChannelAuth {
+  validateSocketId(socketId);
+  validateChannelName(channel);
+  const type = channelType(channel);
+  if (type === 'public') {
+    throw new ValidationError(`"${channel}" is a public channel: it needs no authorization`, {
+      hint: 'Only private-, presence- and private-encrypted- channels are signed',
+    });
+  }
+  if (type === 'presence' && channelData === undefined) {
+    throw new ValidationError(`Presence channel "${channel}" needs channel_data with a user_id`);
+  }
+  let shared: string | undefined;
+  if (type === 'encrypted') {
+    if (!credentials.encryptionMasterKeyBase64) {
+      const connection = credentials.connectionName ? ` connection "${credentials.connectionName}"` : ' the connection';
+      throw new ConfigError(`Channel "${channel}" is encrypted, but${connection} has no encryptionMasterKeyBase64`, {
+        hint: 'Set PUSHER_ENCRYPTION_MASTER_KEY_BASE64 (32 bytes, base64: openssl rand -base64 32)',
+      });
+    }
+    shared = sharedSecret(channel, credentials.encryptionMasterKeyBase64);
+  }
+  return {
+    auth: signChannel(credentials, socketId, channel, channelData),
+    ...(channelData === undefined ? {} : { channel_data: channelData }),
+    ...(shared === undefined ? {} : { shared_secret: shared }),
+  };
+}
+
+/** What `verifyChannelAuth` found: which input has to differ when the signature does not match. */
+export type AuthVerification =
+  | { valid: true }
+  | { valid: false; differs: 'format' | 'key' | 'signature' | 'shared_secret'; message: string };
+
+/**
+ * Checks an `auth` value (`<key>:<hex signature>`) a client or server produced, in constant time.
+ * `differs` says what is wrong: the format, the app key, the signature (socket id, channel name,
+ * channel_data or secret), or the `shared_secret` of an encrypted channel.
+ */
+export function verifyChannelAuth(
+  credentials: AuthCredentials,
+  input: { socketId: string; channel: string; auth: string; channelData?: string; sharedSecret?: string },
+): AuthVerification {
+  const match = /^([^:]*):([0-9a-fA-F]{64})$/.exec(input.auth.trim());
+  if (!match) {
+    return { valid: false, differs: 'format', message: 'not a Pusher auth signature: expected "<app key>:<64 hex digits>"' };
+  }
+  const [, key, signature] = match as unknown as [string, string, string];
+  if (!safeEqual(key, credentials.key)) {
+    return {
+      valid: false,
+      differs: 'key',
+      message: `the key differs: the signature is for app key "${key}", but this connection's key is "${credentials.key}" (signed with another app's credentials)`,
+    };
+  }
+  const expected = hmacHex(credentials.secret, stringToSign(input.socketId, input.channel, input.channelData));
+  if (!safeEqual(signature.toLowerCase(), expected)) {
+    return {
+      valid: false,
+      differs: 'signature',
+      message: 'signature does not match: the socket id, channel name, channel_data or secret differ',
+    };
+  }
+  if (input.sharedSecret !== undefined) {
+    const master = credentials.encryptionMasterKeyBase64;
+    if (!master || !safeEqual(input.sharedSecret, sharedSecret(input.channel, master))) {
+      return {
+        valid: false,
+        differs: 'shared_secret',
+        message: 'shared_secret does not match: the channel name or the encryption master key differ',
+      };
+    }
+  }
+  return { valid: true };
 }

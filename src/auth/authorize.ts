@@ -1,0 +1,144 @@
+/**
+ * The decision the auth route makes, without HTTP: given a user, a socket id and a channel name, the signed
+ * body to return or a refusal with its status. Shared by `createAuthHandler`, `Broadcast.authorize()` and
+ * any framework adapter (`Response.json(result.body, { status: result.status })`).
+ */
+import type { Broadcast } from '../broadcast.js';
+import { channelType } from '../channels.js';
+import type { BroadcastUser } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { channelNameProblem, isValidSocketId } from '../validation.js';
+import { applyRules, rulesOf } from './rules.js';
+import { channelAuthBody, presenceChannelData, type AuthCredentials, type ChannelAuth } from './sign.js';
+
+/** Stable error codes in auth responses (`{ "error": { "code", "message" } }`). */
+export type AuthErrorCode =
+  | 'invalid_request'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'encryption_not_configured'
+  | 'method_not_allowed'
+  | 'not_found'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'internal_error';
+
+/** The JSON body of every refusal. */
+export interface AuthErrorBody {
+  error: { code: AuthErrorCode; message: string };
+}
+
+export interface AuthorizeSuccess {
+  ok: true;
+  status: 200;
+  /** Exactly what the client needs: `auth`, plus `channel_data` / `shared_secret` where they apply. */
+  body: ChannelAuth;
+  channel: string;
+  /** The pattern of the rule that allowed it, when rules are configured. */
+  rule?: string;
+}
+
+export interface AuthorizeFailure {
+  ok: false;
+  status: number;
+  body: AuthErrorBody;
+  /** For the server's log only (a rule's exception, a ConfigError); never sent to the client. */
+  cause?: unknown;
+  rule?: string;
+}
+
+export type AuthorizeResult = AuthorizeSuccess | AuthorizeFailure;
+
+/** Generic refusal text: the client learns it was refused, not why (rules may hold business logic). */
+export const FORBIDDEN_MESSAGE = 'Not authorized to subscribe to this channel';
+
+export function failure(status: number, code: AuthErrorCode, message: string, extra: { cause?: unknown; rule?: string } = {}): AuthorizeFailure {
+  return { ok: false, status, body: { error: { code, message } }, ...extra };
+}
+
+/** The key and secret to sign with. Throws a ConfigError when the connection has none (log/null drivers). */
+export function credentialsOf(broadcast: Broadcast): AuthCredentials & { connectionName: string } {
+  const { name, connection } = broadcast.resolved;
+  if (connection.driver !== 'pusher') {
+    throw new ConfigError(`Connection "${name}" uses the ${connection.driver} driver, which has no app key and secret to sign channel subscriptions with`, {
+      hint: 'Authorize channels with a pusher connection: set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET, or pick one with --connection / BROADCAST_CONNECTION',
+    });
+  }
+  return {
+    connectionName: name,
+    // Config files may give numbers; signatures are computed over the text.
+    key: String(connection.key),
+    secret: String(connection.secret),
+    ...(connection.encryptionMasterKeyBase64 ? { encryptionMasterKeyBase64: String(connection.encryptionMasterKeyBase64) } : {}),
+  };
+}
+
+/** A user the route can sign for: an object whose `id` is a non-empty string or a finite number. */
+export function isBroadcastUser(user: unknown): user is BroadcastUser {
+  if (user === null || typeof user !== 'object') return false;
+  const id = (user as { id?: unknown }).id;
+  return (typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id));
+}
+
+/**
+ * Checks the request's fields before anything else runs (no user lookup for garbage): a 400 failure,
+ * or undefined when `socket_id` and `channel_name` are well-formed and the channel needs authorization.
+ */
+export function checkSubscription(socketId: unknown, channelName: unknown): AuthorizeFailure | undefined {
+  if (socketId === undefined || socketId === null || socketId === '') return failure(400, 'invalid_request', 'Missing socket_id');
+  if (typeof socketId !== 'string') return failure(400, 'invalid_request', 'socket_id must be a string');
+  if (!isValidSocketId(socketId)) return failure(400, 'invalid_request', 'Invalid socket_id: it must look like "1234.5678" (digits.digits)');
+  if (channelName === undefined || channelName === null || channelName === '') return failure(400, 'invalid_request', 'Missing channel_name');
+  if (typeof channelName !== 'string') return failure(400, 'invalid_request', 'channel_name must be a string');
+  const problem = channelNameProblem(channelName);
+  if (problem) return failure(400, 'invalid_request', `Invalid channel_name: ${problem}`);
+  if (channelType(channelName) === 'public') return failure(400, 'invalid_request', 'Public channels need no authorization');
+  return undefined;
+}
+
+/**
+ * Authorizes one subscription. Never throws for anything the request contains: malformed fields give 400,
+ * no user 403, a refusing (or throwing) rule 403, an encrypted channel without a master key 500. Throws a
+ * ConfigError only for configuration that fails every request (no pusher connection, an invalid rule).
+ */
+export async function authorize(broadcast: Broadcast, socketId: unknown, channelName: unknown, user: unknown): Promise<AuthorizeResult> {
+  const credentials = credentialsOf(broadcast);
+  const rules = rulesOf(broadcast.config);
+  const invalid = checkSubscription(socketId, channelName);
+  if (invalid) return invalid;
+  const channel = channelName as string;
+
+  if (user === null || user === undefined || user === false) return failure(403, 'unauthenticated', 'No authenticated user');
+  if (!isBroadcastUser(user)) {
+    return failure(403, 'unauthenticated', 'No authenticated user', {
+      cause: new ConfigError('The auth handler\'s user() returned a value without an id (a non-empty string or a number)'),
+    });
+  }
+
+  const decision = await applyRules(rules, user, channel);
+  if (!decision.allowed) {
+    return failure(403, 'forbidden', FORBIDDEN_MESSAGE, {
+      rule: decision.rule,
+      ...(decision.reason === 'error' ? { cause: decision.error } : {}),
+    });
+  }
+
+  let channelData: string | undefined;
+  if (channelType(channel) === 'presence') {
+    try {
+      channelData = presenceChannelData(user.id, decision.userInfo);
+    } catch (error) {
+      // user_info that cannot be serialized (a cycle, a BigInt) is the rule's bug.
+      return failure(403, 'forbidden', FORBIDDEN_MESSAGE, { rule: decision.rule, cause: error });
+    }
+  }
+  try {
+    const body = channelAuthBody(credentials, socketId as string, channel, channelData);
+    return { ok: true, status: 200, body, channel, ...(decision.rule ? { rule: decision.rule } : {}) };
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return failure(500, 'encryption_not_configured', 'Encrypted channels are not configured on this server', { cause: error });
+    }
+    throw error;
+  }
+}
