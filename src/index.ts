@@ -31,3 +31,16 @@ export { BroadcastError, UsageError, ValidationError, ConfigError, DeliveryError
 export { LIMITS, channelNameProblem, validateChannelName, validateEventName, validateSocketId } from './validation.js';
 export { signChannel, presenceChannelData, sharedSecret, safeEqual } from './auth/sign.js';
 export type { ChannelAuth, AuthCredentials } from './auth/sign.js';
+export { channelAuthBody, verifyChannelAuth } from './auth/sign.js';
+export type { AuthVerification } from './auth/sign.js';
+export { createAuthHandler, DEFAULT_MAX_BODY_BYTES, DEFAULT_BODY_TIMEOUT_MS } from './auth/handler.js';
+export type { AuthHandler, AuthHandlerOptions, AuthErrorInfo } from './auth/handler.js';
+export type { AuthorizeResult, AuthorizeSuccess, AuthorizeFailure, AuthErrorBody, AuthErrorCode } from './auth/authorize.js';
+export { compilePattern, compileRules, matchRule } from './auth/rules.js';
+export type { CompiledRule, RuleChannelType } from './auth/rules.js';
+export type { RouteDefinition, RoutesOptions } from './auth/routes.js';
+export type { ChannelRuleOptions } from './config.js';
+export { verifyWebhook, webhookSignature, parseWebhook } from './webhook.js';
+export type { Webhook, WebhookEvent, WebhookApp, WebhookRequest, WebhookVerification } from './webhook.js';
+export { createSubscriber } from './subscriber.js';
+export type { Subscriber, SubscriberOptions, ReceivedEvent, Member, MemberChange } from './subscriber.js';

@@ -1,7 +1,126 @@
+/**
+ * `broadcast webhook:verify --signature <hex>`: checks a Pusher webhook body (stdin or --body @file) against
+ * the app secret in constant time. Exit 0 valid, 1 invalid, 2 bad usage.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Context } from '../cli/context.js';
-import { UsageError } from '../errors.js';
+import { listConnections, resolveConnection, secretsOf, type PusherConnection } from '../config.js';
+import { ConfigError, UsageError } from '../errors.js';
+import type { WebhookEvent } from '../webhook.js';
 
-// Placeholder until this command is implemented.
-export default async function notImplemented(_ctx: Context): Promise<number> {
-  throw new UsageError('This command is not implemented yet');
+export interface WebhookVerifyOptions {
+  signature: string;
+  body?: string;
+  key?: string;
+}
+
+const SIGNATURE = /^[0-9a-fA-F]{64}$/;
+
+export default async function webhookVerify(ctx: Context, options: WebhookVerifyOptions): Promise<number> {
+  const { io } = ctx;
+  const signature = options.signature.trim();
+  if (!SIGNATURE.test(signature)) {
+    throw new UsageError('--signature must be the X-Pusher-Signature header: 64 hexadecimal characters', {
+      hint: 'Copy the header value exactly, e.g. --signature "$HTTP_X_PUSHER_SIGNATURE"',
+    });
+  }
+  if (options.key !== undefined && options.key.trim() === '') throw new UsageError('--key must not be empty');
+  const body = await readBody(ctx, options.body);
+
+  const { loadConfig } = await import('../load-config.js');
+  const { config } = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
+  const apps = candidates(ctx, config, options.key);
+  for (const app of apps) io.addSecrets(secretsOf(app.connection));
+
+  const { verifyWebhook } = await import('../webhook.js');
+  const result = verifyWebhook(
+    { body, signature, key: options.key },
+    apps.map((a) => ({ key: String(a.connection.key), secret: String(a.connection.secret) })),
+  );
+  if (!result.valid) {
+    if (io.json) io.writeJson({ valid: false, reason: result.reason, message: result.message });
+    io.err(`${io.style.red('✗ invalid:')} ${result.message}`);
+    if (result.reason === 'signature-mismatch') {
+      const names = apps.map((a) => `"${a.name}"`).join(', ');
+      io.err(`  ${io.style.dim('hint:')} The body must be byte for byte what was received; checked against the secret of connection ${names}`);
+    }
+    return 1;
+  }
+  const app = apps.find((a) => String(a.connection.key) === result.key)!;
+  const { time_ms: timeMs, events } = result.webhook;
+  if (io.json) {
+    io.writeJson({ valid: true, connection: app.name, key: result.key, time_ms: timeMs, events });
+    return 0;
+  }
+  const s = io.style;
+  io.out(`${s.green('✓ valid')} signature (connection "${app.name}", key ${result.key}), sent ${new Date(timeMs).toISOString()}`);
+  for (const event of events) io.out(`  ${describe(event)}`);
+  if (events.length === 0) io.note(s.dim('  (no events)'));
+  return 0;
+}
+
+/** The body: `--body @file`, `--body -` or standard input (never a terminal: nobody types a webhook). */
+async function readBody(ctx: Context, option: string | undefined): Promise<Buffer> {
+  if (option !== undefined && option !== '-') {
+    if (!option.startsWith('@') || option.length < 2) {
+      throw new UsageError(`--body takes @file (or - for standard input), not ${JSON.stringify(option.slice(0, 40))}`, {
+        hint: 'The body must be byte for byte what was received, so it is read from a file or stdin: --body @webhook.json',
+      });
+    }
+    const file = option.slice(1);
+    try {
+      return await readFile(path.resolve(ctx.cwd, file));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new UsageError(`Cannot read --body file ${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+    }
+  }
+  if ((ctx.stdin as { isTTY?: boolean }).isTTY) {
+    throw new UsageError('No webhook body: pipe it on standard input or give --body @file', {
+      hint: 'broadcast webhook:verify --signature <hex> < body.json',
+    });
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of ctx.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+  return Buffer.concat(chunks);
+}
+
+interface App {
+  name: string;
+  connection: PusherConnection;
+}
+
+/** The apps to check against: those with `--key` among the configured pusher connections, else the selected connection. */
+function candidates(ctx: Context, config: Parameters<typeof listConnections>[0], key: string | undefined): App[] {
+  if (key === undefined) {
+    const resolved = resolveConnection(config, ctx.env, ctx.options.connection);
+    if (resolved.connection.driver !== 'pusher') {
+      throw new ConfigError(`Connection "${resolved.name}" uses the ${resolved.connection.driver} driver and has no app secret to check against`, {
+        hint: 'Set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET, or pick a pusher connection with --connection',
+      });
+    }
+    return [{ name: resolved.name, connection: resolved.connection }];
+  }
+  const all = [...listConnections(config, ctx.env).values()].filter(
+    (c): c is typeof c & { connection: PusherConnection } => c.connection.driver === 'pusher' && typeof c.connection.secret === 'string' && c.connection.secret !== '',
+  );
+  const scoped = ctx.options.connection ? all.filter((c) => c.name === ctx.options.connection) : all;
+  const matching = scoped.filter((c) => String(c.connection.key) === key);
+  if (matching.length === 0) {
+    const known = all.map((c) => `${c.name} (${c.connection.key})`).join(', ');
+    throw new ConfigError(`No configured pusher connection has key ${JSON.stringify(key)}`, {
+      hint: known ? `Configured: ${known}` : 'No pusher connection is configured: set PUSHER_APP_KEY and PUSHER_APP_SECRET',
+    });
+  }
+  return matching.map((c) => ({ name: c.name, connection: c.connection }));
+}
+
+function describe(event: WebhookEvent): string {
+  const parts = [event.name, event.channel ?? ''];
+  if (event.event) parts.push(event.event);
+  if (event.user_id !== undefined) parts.push(`user ${event.user_id}`);
+  if (event.socket_id) parts.push(`socket ${event.socket_id}`);
+  if (event.data !== undefined) parts.push(typeof event.data === 'string' ? event.data : JSON.stringify(event.data));
+  return parts.filter(Boolean).join('  ');
 }
