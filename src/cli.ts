@@ -2,11 +2,16 @@
  * The `broadcast` command line. This is the only module that knows about argv and exit codes; each command
  * lives in src/commands/ and is imported only when it runs, so start-up loads little more than commander.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type * as CommanderModule from 'commander';
 import { createRequire } from 'node:module';
 import type { Context, GlobalOptions } from './cli/context.js';
+import { envSecrets, redactSecrets, registerSecrets } from './cli/redact.js';
 
-const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+// require(), not import(): commander is CommonJS, and Node parses CommonJS imported as ESM for its exports.
+const require = createRequire(import.meta.url);
+const { Command, CommanderError, InvalidArgumentError, Option } = require('commander') as typeof CommanderModule;
+type Command = CommanderModule.Command;
+const { version } = require('../package.json') as { version: string };
 
 type Action = (ctx: Context, ...args: any[]) => Promise<number | void>;
 
@@ -24,6 +29,9 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   const program = new Command('broadcast');
   const stdout = (options.stdout ?? process.stdout) as NodeJS.WritableStream & { isTTY?: boolean };
   const stderr = (options.stderr ?? process.stderr) as NodeJS.WritableStream & { isTTY?: boolean };
+  // Known before any config loads, so usage errors (which echo arguments) and early failures are redacted too.
+  const secretsFromEnv = envSecrets(options.env ?? process.env);
+  registerSecrets(secretsFromEnv);
 
   // Builds the context, loads the command module and runs it; errors become messages and exit codes.
   const run = (load: () => Promise<{ default: Action }>) =>
@@ -39,6 +47,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
         color: global.color,
         verbose: Boolean(global.verbose),
       }).init();
+      io.addSecrets(secretsFromEnv);
       const ctx: Context = {
         cwd: options.cwd ?? process.cwd(),
         env: options.env ?? process.env,
@@ -64,13 +73,13 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .option('-v, --verbose', 'log each HTTP request (method, path, status, timing) on stderr')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
+    .configureOutput({ writeOut: (s) => stdout.write(redactSecrets(s)), writeErr: (s) => stderr.write(redactSecrets(s)) });
 
   // Per-request settings for commands that call the HTTP API.
   const network = (cmd: Command) =>
     cmd
-      .addOption(new Option('--timeout <ms>', 'per-request timeout in milliseconds (default 10000)').argParser(intArg('--timeout')))
-      .addOption(new Option('--retries <n>', 'retries for requests that did not reach the server, and for 429/503 (default 3)').argParser(intArg('--retries', 0)));
+      .addOption(new Option('--timeout <ms>', 'time limit for each request to the server, retries included, in milliseconds (default 10000)').argParser(intArg('--timeout')))
+      .addOption(new Option('--retries <n>', 'retries for requests that surely did not reach the server, and for 429/503 answers (default 4)').argParser(intArg('--retries', 0)));
 
   network(
     program
@@ -201,13 +210,23 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
       if (argv.includes('--json')) {
-        stdout.write(`${JSON.stringify({ ok: false, error: { code: 'usage', message: error.message.replace(/^error: /, ''), exitCode: 2 } })}\n`);
+        stdout.write(redactSecrets(`${JSON.stringify({ ok: false, error: { code: 'usage', message: error.message.replace(/^error: /, ''), exitCode: 2 } })}\n`));
       }
       return 2;
     }
     throw error;
   }
   return exitCode;
+}
+
+/**
+ * Last resort for an error that escapes every command (bin/broadcast.js installs it for uncaught exceptions
+ * and rejections): prints it redacted, as all other output is, and exits 1.
+ */
+export function reportCrash(error: unknown): never {
+  const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+  process.stderr.write(`${redactSecrets(`error: unexpected failure: ${text}`)}\n`);
+  process.exit(1);
 }
 
 function intArg(flag: string, min = 1) {

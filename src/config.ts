@@ -23,9 +23,9 @@ export interface PusherConnection {
   encryptionMasterKeyBase64?: string;
   /** Largest payload accepted, in KB (10 on Pusher Channels). */
   maxPayloadKb?: number;
-  /** Per-request timeout in milliseconds (default 10000). */
+  /** Time limit for each request to the server, retries included, in milliseconds (default 10000). */
   timeout?: number;
-  /** Retries for requests that surely did not arrive, and for 429/503 answers (default 3). */
+  /** Retries for requests that surely did not arrive, and for 429/503 answers (default 4). */
   retries?: number;
 }
 
@@ -56,6 +56,13 @@ export type ChannelRule = (
   params: Record<string, string>,
 ) => boolean | Record<string, unknown> | null | undefined | Promise<boolean | Record<string, unknown> | null | undefined>;
 
+/** A rule limited to some channel types: `{ type: 'presence', authorize: (user) => ({ name: user.name }) }`. */
+export interface ChannelRuleOptions {
+  authorize: ChannelRule;
+  /** `private` covers `private-` and `private-encrypted-`; default: both types. */
+  type?: 'private' | 'presence' | ('private' | 'presence')[];
+}
+
 export interface BroadcastConfig {
   /** Name of the connection used when none is given. */
   default?: string;
@@ -66,7 +73,7 @@ export interface BroadcastConfig {
   eventsDir?: string;
   auth?: { route?: string; middleware?: string[] };
   /** Authorization rules for private and presence channels, by pattern (`'orders.{orderId}'`). */
-  channels?: Record<string, ChannelRule>;
+  channels?: Record<string, ChannelRule | ChannelRuleOptions>;
 }
 
 /** Identity function that types a `broadcast.config.ts`. */
@@ -195,7 +202,7 @@ export function checkConnection({ name, connection }: ResolvedConnection): void 
       `Connection "${name}" has an unknown driver ${JSON.stringify(driver)}; use "pusher", "log" or "null"`,
     );
   }
-  if (connection.maxPayloadKb !== undefined && !(Number(connection.maxPayloadKb) > 0)) {
+  if (connection.maxPayloadKb !== undefined && !(Number(connection.maxPayloadKb) > 0 && Number.isFinite(Number(connection.maxPayloadKb)))) {
     throw new ConfigError(`Connection "${name}": maxPayloadKb must be a positive number`);
   }
   if (connection.driver !== 'pusher') return;
@@ -212,6 +219,7 @@ export function checkConnection({ name, connection }: ResolvedConnection): void 
   if (connection.scheme !== undefined && connection.scheme !== 'http' && connection.scheme !== 'https') {
     throw new ConfigError(`Connection "${name}": scheme must be "http" or "https"`);
   }
+  checkPusherFields(name, connection);
   if (connection.encryptionMasterKeyBase64 !== undefined) {
     const key = Buffer.from(String(connection.encryptionMasterKeyBase64), 'base64');
     if (key.length !== 32) {
@@ -221,6 +229,33 @@ export function checkConnection({ name, connection }: ResolvedConnection): void 
       );
     }
   }
+}
+
+/** Longest time limit a timer can hold (about 24.8 days). */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** Types and ranges of a pusher connection's fields, so hostile or mistyped values fail here, clearly. */
+function checkPusherFields(name: string, connection: PusherConnection): void {
+  const c = connection as unknown as Record<string, unknown>;
+  const fail = (message: string) => new ConfigError(`Connection "${name}": ${message}`);
+  for (const field of ['appId', 'key', 'secret'] as const) {
+    const v = c[field];
+    if (typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v))) throw fail(`${field} must be a string`);
+  }
+  for (const field of ['host', 'cluster', 'encryptionMasterKeyBase64'] as const) {
+    if (c[field] !== undefined && typeof c[field] !== 'string') throw fail(`${field} must be a string`);
+  }
+  const whole = (field: string, min: number, max: number, what: string) => {
+    const v = c[field];
+    if (v === undefined) return;
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+      throw fail(`${field} must be ${what}, not ${typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' ? 'an object' : String(v)}`);
+    }
+  };
+  whole('port', 1, 65535, 'a port number (1-65535)');
+  whole('timeout', 1, MAX_TIMEOUT_MS, `a time in milliseconds (1-${MAX_TIMEOUT_MS})`);
+  whole('retries', 0, 100, 'a whole number from 0 to 100');
 }
 
 /** The base URL of a pusher connection's HTTP API, for messages (no credentials in it). */

@@ -44,3 +44,5 @@ export { verifyWebhook, webhookSignature, parseWebhook } from './webhook.js';
 export type { Webhook, WebhookEvent, WebhookApp, WebhookRequest, WebhookVerification } from './webhook.js';
 export { createSubscriber } from './subscriber.js';
 export type { Subscriber, SubscriberOptions, ReceivedEvent, Member, MemberChange } from './subscriber.js';
+export { readNdjsonLines, parseEventLine, formatEventLine, checkNdjson, sendBulk, ChannelScheduler } from './bulk.js';
+export type { BulkEvent, BulkResult, BulkSendOptions, BulkProgress, FailedSink, LineRules, NdjsonLine, NdjsonCheck } from './bulk.js';

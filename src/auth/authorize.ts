@@ -20,6 +20,7 @@ export type AuthErrorCode =
   | 'method_not_allowed'
   | 'not_found'
   | 'payload_too_large'
+  | 'request_timeout'
   | 'unsupported_media_type'
   | 'internal_error';
 

@@ -13,6 +13,13 @@ import { authRoutes, type RouteDefinition } from './routes.js';
 /** Default body limit: a subscription request is about 100 bytes. */
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024;
 
+/**
+ * Default time for the whole body to arrive once the handler starts reading it. A subscription request
+ * fits in one packet; a body still trickling in after 10 s is a stalled or slowloris client (Node's own
+ * `server.requestTimeout` would hold it for 5 minutes).
+ */
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
+
 /** Where a server-side problem happened, for `onError`. */
 export interface AuthErrorInfo {
   /** `user`: the user() callback threw or returned no id; `rule`: a channel rule threw; `config`: e.g. no master key; `internal`: a bug. */
@@ -32,6 +39,8 @@ export interface AuthHandlerOptions<Req extends IncomingMessage = IncomingMessag
   authRoute?: string;
   /** Largest request body accepted, in bytes (default 8 KB); larger gets 413. */
   maxBodyBytes?: number;
+  /** Time for the body to arrive, in milliseconds (default 10 s); slower gets 408 and the connection is closed. */
+  bodyTimeoutMs?: number;
   /**
    * Called for server-side problems (a rule or user() that threw, a missing encryption key). Default: one
    * line on stderr via console.error. Request bodies, headers and signatures are never passed or logged.
@@ -78,6 +87,10 @@ export function createAuthHandler<Req extends IncomingMessage = IncomingMessage>
   const route = authRoutes(broadcast.config, { authRoute: options.authRoute })[0]!;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 64) throw new ConfigError('createAuthHandler: maxBodyBytes must be a whole number >= 64');
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+  if (!Number.isInteger(bodyTimeoutMs) || bodyTimeoutMs < 1 || bodyTimeoutMs > 2 ** 31 - 1) {
+    throw new ConfigError('createAuthHandler: bodyTimeoutMs must be a whole number of milliseconds >= 1');
+  }
   const onError = options.onError ?? defaultOnError;
   const report = (error: unknown, info: AuthErrorInfo) => {
     try {
@@ -96,8 +109,9 @@ export function createAuthHandler<Req extends IncomingMessage = IncomingMessage>
       if (req.method !== 'POST') {
         return send(res, failure(405, 'method_not_allowed', `Use POST for ${route.path}`), { allow: 'POST' });
       }
-      const parsed = await readFields(req, maxBodyBytes);
-      if (!parsed.ok) return send(res, parsed, parsed.status === 413 ? { connection: 'close' } : {});
+      const parsed = await readFields(req, maxBodyBytes, bodyTimeoutMs);
+      // The rest of an oversized or stalled body is not worth reading: answer, then drop the connection.
+      if (!parsed.ok) return send(res, parsed, parsed.status === 413 || parsed.status === 408 ? { connection: 'close' } : {});
       const socketId = field(parsed.fields, 'socket_id');
       const channelName = field(parsed.fields, 'channel_name');
       const invalid = checkSubscription(socketId, channelName);
@@ -150,8 +164,8 @@ function mediaType(req: IncomingMessage): string {
   return typeof header === 'string' ? (header.split(';')[0] ?? '').trim().toLowerCase() : '';
 }
 
-/** The request's fields, or the failure to answer with (400, 413, 415). */
-async function readFields(req: IncomingMessage, limit: number): Promise<{ ok: true; fields: Fields } | AuthorizeFailure> {
+/** The request's fields, or the failure to answer with (400, 408, 413, 415). */
+async function readFields(req: IncomingMessage, limit: number, timeoutMs: number): Promise<{ ok: true; fields: Fields } | AuthorizeFailure> {
   const type = mediaType(req);
   // Express/Connect body parsers (express.urlencoded(), express.json()) may have read the body already.
   const preParsed = (req as { body?: unknown }).body;
@@ -167,9 +181,10 @@ async function readFields(req: IncomingMessage, limit: number): Promise<{ ok: tr
     req.resume();
     return unsupported(type);
   }
-  const body = await readBody(req, limit);
+  const body = await readBody(req, limit, timeoutMs);
   if (body === 'too-large') return tooLarge(req, limit);
   if (body === 'aborted') return failure(400, 'invalid_request', 'The request body was incomplete');
+  if (body === 'timeout') return failure(408, 'request_timeout', `The request body did not arrive within ${timeoutMs} ms`);
   return parseBody(type, body);
 }
 
@@ -213,13 +228,20 @@ function parseBody(type: string, text: string): { ok: true; fields: Fields } | A
   return unsupported(type);
 }
 
-/** Reads at most `limit` bytes of the body as UTF-8. */
-function readBody(req: IncomingMessage, limit: number): Promise<string | 'too-large' | 'aborted'> {
+type BodyResult = string | 'too-large' | 'aborted' | 'timeout';
+
+/** Reads at most `limit` bytes of the body as UTF-8, giving up after `timeoutMs`. */
+function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<BodyResult> {
   if (req.readableEnded) return Promise.resolve('');
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const finish = (result: string | 'too-large' | 'aborted') => {
+    let done = false;
+    const timer = setTimeout(() => finish('timeout'), timeoutMs);
+    const finish = (result: BodyResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onAborted);
@@ -231,7 +253,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | 'too-la
     };
     const onData = (chunk: Buffer | string) => {
       size += chunk.length;
-      if (size > limit) return finish('too-large');
+      if (size > limit) {
+        chunks.length = 0;
+        return finish('too-large');
+      }
       chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
     };
     const onEnd = () => finish(Buffer.concat(chunks).toString('utf8'));

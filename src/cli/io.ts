@@ -4,6 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import { BroadcastError, ExitCode } from '../errors.js';
+import { registerSecrets } from './redact.js';
 
 type Paint = (text: string) => string;
 export interface Styles {
@@ -67,6 +68,8 @@ export class Io {
   /** Values that must never be printed (app secrets, master keys). */
   addSecrets(secrets: string[]): void {
     for (const s of secrets) if (s && s.length >= 4 && !this.secrets.includes(s)) this.secrets.push(s);
+    // Also process-wide, for output outside any command (a crash).
+    registerSecrets(secrets);
   }
 
   redact(text: string): string {

@@ -16,6 +16,10 @@ export interface EmitOptions extends NetworkOptions {
 }
 
 export default async function emit(ctx: Context, target: string | undefined, event: string | undefined, options: EmitOptions): Promise<number> {
+  // --file (and the options that only go with it) belong to the bulk path.
+  if (options.file !== undefined || options.failedOut !== undefined || options.concurrency !== undefined || options.rate !== undefined) {
+    return (await import('./emit-file.js')).default(ctx, target, event, options);
+  }
   if (target === undefined) {
     throw new UsageError('Missing <target>: give channel names and an event, a registered event class, or --file', {
       hint: "broadcast emit orders order.shipped --data '{\"id\":1}'",

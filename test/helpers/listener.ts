@@ -2,9 +2,16 @@
  * A real pusher-js client for tests: subscribes to channels (authorizing private, presence and encrypted
  * channels locally with the app secret) and records every event it receives.
  */
-import Pusher from 'pusher-js';
+import PusherModule, { type Options as PusherOptions } from 'pusher-js';
 import { presenceChannelData, sharedSecret, signChannel } from '../../src/auth/sign.js';
 import type { SoketiServer } from './soketi.js';
+
+/**
+ * pusher-js's client class. Importing this CommonJS package from ESM yields the class itself at run time,
+ * but under NodeNext resolution its typings describe the module object, so the class is re-typed here.
+ */
+export const Pusher = PusherModule as unknown as typeof PusherModule.default;
+export type Pusher = InstanceType<typeof Pusher>;
 
 export interface Received {
   channel: string;
@@ -24,7 +31,7 @@ export interface Listener {
 
 export async function listen(
   server: SoketiServer,
-  options: { user?: { id: string | number; info?: unknown }; authorizer?: Pusher.Options['channelAuthorization']; masterKey?: string } = {},
+  options: { user?: { id: string | number; info?: unknown }; authorizer?: PusherOptions['channelAuthorization']; masterKey?: string } = {},
 ): Promise<Listener> {
   const client = new Pusher(server.key, {
     cluster: 'mt1',

@@ -4,13 +4,13 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Pusher from 'pusher-js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createAuthHandler } from '../../src/auth/handler.js';
 import { Broadcast } from '../../src/broadcast.js';
 import type { BroadcastConfig } from '../../src/config.js';
 import { runCli } from '../helpers/cli.js';
 import type { SoketiServer } from '../helpers/soketi.js';
+import { Pusher } from '../helpers/listener.js';
 
 const server = inject('soketi') as SoketiServer;
 const uid = () => Math.random().toString(36).slice(2, 10);

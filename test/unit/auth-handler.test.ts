@@ -221,5 +221,7 @@ describe('createAuthHandler as Express/Connect middleware', () => {
     expect(() => createAuthHandler(new Broadcast({}, { env: {} }), options)).toThrow(/log driver, which has no app key and secret/);
     expect(() => createAuthHandler(new Broadcast({ channels: { 'presence-room': () => true } }, { env }), options)).toThrow(/without the "presence-" prefix/);
     expect(() => createAuthHandler(broadcast, {} as never)).toThrow(/needs a user\(req\) function/);
+    expect(() => createAuthHandler(broadcast, { ...options, maxBodyBytes: 10 })).toThrow(/maxBodyBytes must be a whole number >= 64/);
+    expect(() => createAuthHandler(broadcast, { ...options, bodyTimeoutMs: 0 })).toThrow(/bodyTimeoutMs must be a whole number/);
   });
 });

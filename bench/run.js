@@ -1,0 +1,449 @@
+#!/usr/bin/env node
+/**
+ * The benchmark suite: `npm run bench` (builds, then runs this file; plain ESM, no TypeScript needed).
+ *
+ * Starts its own soketi and measures, in one run, each comparison as a ratio against a baseline measured
+ * on the same machine a moment before or after (runs are interleaved and medians taken, so load from other
+ * processes affects both sides alike). Prints the machine and a Markdown table; BENCHMARKS.md records one.
+ *
+ * Options: --quick (fewer repetitions, for trying it out).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startSoketi } from './soketi.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(ROOT, 'bin/broadcast.js');
+const MAXRSS = path.join(ROOT, 'bench/maxrss.cjs');
+const require = createRequire(import.meta.url);
+const Pusher = require('pusher');
+const QUICK = process.argv.includes('--quick');
+
+const BULK_EVENTS = 20_000;
+const BULK_CHANNELS = 50;
+const NAIVE_EVENTS = QUICK ? 500 : 2_000;
+const MEMORY_LINES = 1_000_000;
+const ROUNDS = { startup: QUICK ? 10 : 40, emit: QUICK ? 8 : 25, bulk: QUICK ? 1 : 3, auth: QUICK ? 1 : 2 };
+const AUTH_SECONDS = QUICK ? 2 : 4;
+
+const started = Date.now();
+const rows = [];
+const notes = [];
+const log = (text) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${text}\n`);
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const fmt = (n, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** Environment for child processes: the bench server's PUSHER_* and nothing of the machine's own. */
+function childEnv(extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('PUSHER_') && !k.startsWith('BROADCAST_') && k !== 'FORCE_COLOR') env[k] = v;
+  }
+  return { ...env, NO_COLOR: '1', ...extra };
+}
+
+/** Runs a command to completion; wall time from spawn to exit, in ms. */
+function timed(command, args, options = {}) {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...options });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.error) throw r.error;
+  return { ms, code: r.status, stdout: r.stdout, stderr: r.stderr, output: r.output };
+}
+
+function expectOk(result, what) {
+  if (result.code !== 0) throw new Error(`${what} exited with ${result.code}:\n${result.stderr}\n${result.stdout}`);
+  return result;
+}
+
+function addRow(row) {
+  rows.push(row);
+  log(`${row.name}: ${row.value}${row.ratio !== undefined ? ` (${row.ratioText})` : ''}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+async function benchStartup() {
+  log('start-up: node -e 0 vs broadcast --version / --help');
+  const commands = {
+    node: [process.execPath, ['-e', '0']],
+    version: [process.execPath, [BIN, '--version']],
+    help: [process.execPath, [BIN, '--help']],
+  };
+  const times = { node: [], version: [], help: [] };
+  for (let i = 0; i < ROUNDS.startup + 3; i++) {
+    for (const [name, [cmd, args]] of Object.entries(commands)) {
+      const r = expectOk(timed(cmd, args, { env: childEnv() }), name);
+      if (i >= 3) times[name].push(r.ms);
+    }
+  }
+  const node = median(times.node);
+  for (const name of ['version', 'help']) {
+    const ms = median(times[name]);
+    const ratio = ms / node;
+    addRow({
+      name: `Start-up: \`broadcast --${name}\` vs \`node -e 0\``,
+      baseline: `${fmt(node, 1)} ms`,
+      value: `${fmt(ms, 1)} ms`,
+      ratio,
+      ratioText: `${ratio.toFixed(2)}×`,
+      target: '≤ 1.5×',
+      pass: ratio <= 1.5,
+    });
+  }
+}
+
+async function benchEmit(server, dir) {
+  log('single emit with broadcast.config.ts vs a minimal pusher script');
+  const project = path.join(dir, 'emit-project');
+  await mkdir(path.join(project, 'node_modules'), { recursive: true });
+  await symlink(ROOT, path.join(project, 'node_modules/pusher-broadcast'), 'dir');
+  await symlink(path.join(ROOT, 'node_modules/pusher'), path.join(project, 'node_modules/pusher'), 'dir');
+  await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'bench-app', private: true, type: 'module' }));
+  await writeFile(
+    path.join(project, 'broadcast.config.ts'),
+    `import { defineConfig } from 'pusher-broadcast';
+
+export default defineConfig({
+  default: 'soketi',
+  connections: {
+    soketi: {
+      driver: 'pusher',
+      appId: process.env.SOKETI_APP_ID as string,
+      key: process.env.SOKETI_APP_KEY as string,
+      secret: process.env.SOKETI_APP_SECRET as string,
+      host: '127.0.0.1',
+      port: Number(process.env.SOKETI_PORT),
+      scheme: 'http',
+    },
+  },
+});
+`,
+  );
+  await writeFile(
+    path.join(project, 'minimal.mjs'),
+    `import Pusher from 'pusher';
+const pusher = new Pusher({
+  appId: process.env.SOKETI_APP_ID, key: process.env.SOKETI_APP_KEY, secret: process.env.SOKETI_APP_SECRET,
+  host: '127.0.0.1', port: process.env.SOKETI_PORT, useTLS: false,
+});
+await pusher.trigger('bench-single', 'order.shipped', { id: 1 });
+`,
+  );
+  const env = childEnv({ SOKETI_APP_ID: server.appId, SOKETI_APP_KEY: server.key, SOKETI_APP_SECRET: server.secret, SOKETI_PORT: String(server.port) });
+  const emitArgs = [BIN, 'emit', 'bench-single', 'order.shipped', '--data', '{"id":1}'];
+  const cold = expectOk(timed(process.execPath, emitArgs, { cwd: project, env }), 'broadcast emit (cold)');
+  const times = { minimal: [], emit: [] };
+  for (let i = 0; i < ROUNDS.emit + 2; i++) {
+    const m = expectOk(timed(process.execPath, ['minimal.mjs'], { cwd: project, env }), 'minimal.mjs');
+    const e = expectOk(timed(process.execPath, emitArgs, { cwd: project, env }), 'broadcast emit');
+    if (i >= 2) {
+      times.minimal.push(m.ms);
+      times.emit.push(e.ms);
+    }
+  }
+  const minimal = median(times.minimal);
+  const emit = median(times.emit);
+  const ratio = emit / minimal;
+  addRow({
+    name: 'Single `broadcast emit` (broadcast.config.ts) vs minimal pusher script',
+    baseline: `${fmt(minimal, 1)} ms`,
+    value: `${fmt(emit, 1)} ms`,
+    ratio,
+    ratioText: `${ratio.toFixed(2)}×`,
+    target: '≤ 1.3×',
+    pass: ratio <= 1.3,
+  });
+  notes.push(
+    `Single emit: the first run after a config change transpiles \`broadcast.config.ts\` with jiti and caches it ` +
+      `(this run: ${fmt(cold.ms, 1)} ms); the table shows the usual, cached case.`,
+  );
+}
+
+function bulkEvent(i) {
+  return { channel: `bench-bulk-${i % BULK_CHANNELS}`, event: 'tick', data: { i, note: 'benchmark event payload' } };
+}
+
+async function writeNdjson(file, count, make) {
+  const out = createWriteStream(file);
+  for (let i = 0; i < count; i++) {
+    if (!out.write(`${JSON.stringify(make(i))}\n`)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'close');
+}
+
+async function benchBulk(server, dir) {
+  log(`bulk: ${fmt(BULK_EVENTS)} events on ${BULK_CHANNELS} channels`);
+  const file = path.join(dir, 'bulk.ndjson');
+  await writeNdjson(file, BULK_EVENTS, bulkEvent);
+  const events = Array.from({ length: BULK_EVENTS }, (_, i) => {
+    const e = bulkEvent(i);
+    return { channel: e.channel, name: e.event, data: e.data };
+  });
+  const options = { appId: server.appId, key: server.key, secret: server.secret, host: '127.0.0.1', port: String(server.port), useTLS: false };
+
+  // Naive: what a script would do, one awaited trigger at a time (default client).
+  const naive = async () => {
+    const pusher = new Pusher(options);
+    const t = performance.now();
+    for (let i = 0; i < NAIVE_EVENTS; i++) await pusher.trigger(events[i].channel, events[i].name, events[i].data);
+    return (NAIVE_EVENTS * 1000) / (performance.now() - t);
+  };
+  // Ceiling: a tight loop of batch requests (keep-alive, several in flight, no ordering) in a fresh Node.js
+  // process as the CLI runs in one, timed inside the loop (its start-up excluded); best of 16/32/64.
+  const ceiling = () => {
+    let best = 0;
+    for (const concurrency of [16, 32, 64]) {
+      const r = expectOk(timed(process.execPath, [path.join(ROOT, 'bench/ceiling.js'), file, String(concurrency)], { env: childEnv(server.env) }), 'bench/ceiling.js');
+      best = Math.max(best, JSON.parse(r.stdout).eventsPerSecond);
+    }
+    return best;
+  };
+  // The same loop in this (long-running, JIT-warm) process: reported for reference.
+  const warmLoop = async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    const pusher = new Pusher({ ...options, agent });
+    let next = 0;
+    const t = performance.now();
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < BULK_EVENTS) {
+          const batch = events.slice(next, next + 10);
+          next += 10;
+          const response = await pusher.triggerBatch(batch);
+          await response.text();
+        }
+      }),
+    );
+    agent.destroy();
+    return (BULK_EVENTS * 1000) / (performance.now() - t);
+  };
+  // The CLI, whole process: spawn to exit, reading and validating the file included.
+  const cli = () => {
+    const r = expectOk(
+      timed(process.execPath, ['-r', MAXRSS, BIN, 'emit', '--file', file, '--json'], { cwd: dir, env: childEnv(server.env), stdio: ['ignore', 'pipe', 'pipe', 'pipe'] }),
+      'broadcast emit --file',
+    );
+    const summary = JSON.parse(r.stdout);
+    if (summary.sent !== BULK_EVENTS) throw new Error(`broadcast emit --file sent ${summary.sent} of ${BULK_EVENTS}`);
+    const rss = Number(/maxRSS=(\d+)/.exec(r.output?.[3] ?? '')?.[1] ?? NaN) / 1024;
+    return { rate: (BULK_EVENTS * 1000) / r.ms, ms: r.ms, inner: summary.eventsPerSecond, rss };
+  };
+
+  ceiling(); // warm-up: the server and the loopback
+  const results = { naive: [], ceiling: [], cli: [], cliMs: [], inner: [], rss: [], warm: [] };
+  for (let i = 0; i < ROUNDS.bulk; i++) {
+    results.naive.push(await naive());
+    results.ceiling.push(ceiling());
+    results.warm.push(await warmLoop());
+    const c = cli();
+    results.cli.push(c.rate);
+    results.cliMs.push(c.ms);
+    results.inner.push(c.inner);
+    results.rss.push(c.rss);
+  }
+  const naiveRate = median(results.naive);
+  const ceilingRate = median(results.ceiling);
+  const cliRate = median(results.cli);
+  addRow({
+    name: `Bulk: \`emit --file\` ${fmt(BULK_EVENTS)} events / ${BULK_CHANNELS} channels vs naive sequential \`pusher.trigger\``,
+    baseline: `${fmt(naiveRate)} events/s`,
+    value: `${fmt(cliRate)} events/s`,
+    ratio: cliRate / naiveRate,
+    ratioText: `${(cliRate / naiveRate).toFixed(1)}×`,
+    target: '≥ 15×',
+    pass: cliRate / naiveRate >= 15,
+  });
+  addRow({
+    name: 'Bulk: `emit --file` (whole process) vs tight `triggerBatch` loop (ceiling)',
+    baseline: `${fmt(ceilingRate)} events/s`,
+    value: `${fmt(cliRate)} events/s`,
+    ratio: cliRate / ceilingRate,
+    ratioText: `${(cliRate / ceilingRate).toFixed(2)}×`,
+    target: '≥ 0.8×',
+    pass: cliRate / ceilingRate >= 0.8,
+  });
+  notes.push(
+    `Bulk: the naive loop is timed over its first ${fmt(NAIVE_EVENTS)} events (at its rate the whole file would take ` +
+      `${fmt(BULK_EVENTS / naiveRate)} s). The ceiling (bench/ceiling.js) is a tight \`triggerBatch\` loop in a fresh Node.js process, ` +
+      `timed inside the loop (its start-up and file parsing excluded), best of 16, 32 and 64 requests in flight, no ordering; ` +
+      `the same loop in the long-running benchmark process, JIT-warm after many runs, reaches ${fmt(median(results.warm))} events/s ` +
+      `(\`emit --file\` is ${(cliRate / median(results.warm)).toFixed(2)}× of that). \`emit --file\` is timed from spawn to exit (${fmt(median(results.cliMs))} ms: start-up, validating ` +
+      `the file, sending with per-channel order); its own summary reports ${fmt(median(results.inner))} events/s for the sending part; peak RSS ${fmt(median(results.rss), 1)} MB.`,
+  );
+}
+
+async function benchMemory(dir) {
+  log(`memory: emit --file --dry-run of ${fmt(MEMORY_LINES)} lines`);
+  const make = (i) => ({ channel: `orders-${i % 1000}`, event: 'order.updated', data: { id: i, status: 'shipped', items: [1, 2, 3] } });
+  const big = path.join(dir, 'million.ndjson');
+  const small = path.join(dir, 'ten-thousand.ndjson');
+  await writeNdjson(big, MEMORY_LINES, make);
+  await writeNdjson(small, 10_000, make);
+  const rss = (args) => {
+    const r = expectOk(
+      timed(process.execPath, ['-r', MAXRSS, ...args], { cwd: dir, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe', 'pipe'] }),
+      args.join(' '),
+    );
+    const match = /maxRSS=(\d+)/.exec(r.output?.[3] ?? '') ?? /maxRSS=(\d+)/.exec(r.stderr);
+    return { mb: Number(match?.[1] ?? NaN) / 1024, ms: r.ms, stdout: r.stdout };
+  };
+  const baseline = rss(['-e', '0']);
+  const tenK = rss([BIN, 'emit', '--file', small, '--dry-run', '--json']);
+  const million = rss([BIN, 'emit', '--file', big, '--dry-run', '--json']);
+  const events = JSON.parse(million.stdout).events;
+  if (events !== MEMORY_LINES) throw new Error(`dry run counted ${events} events`);
+  const ratio = million.mb / tenK.mb;
+  addRow({
+    name: `Peak memory: \`emit --file --dry-run\` of ${fmt(MEMORY_LINES)} lines (${fmt(million.ms / 1000, 1)} s) vs 10,000 lines`,
+    baseline: `${fmt(tenK.mb, 1)} MB`,
+    value: `${fmt(million.mb, 1)} MB`,
+    ratio,
+    ratioText: `${ratio.toFixed(2)}×`,
+    target: 'flat (≤ 1.5×)',
+    pass: ratio <= 1.5,
+  });
+  notes.push(`Memory: peak RSS (maxRSS); \`node -e 0\` alone is ${fmt(baseline.mb, 1)} MB on this machine. The 1,000,000-line file is ${fmt((await import('node:fs')).statSync(big).size / 1e6, 0)} MB.`);
+}
+
+async function benchAuth() {
+  if (!existsSync(path.join(ROOT, 'dist/auth/handler.js'))) {
+    notes.push('Auth handler: skipped, dist/auth/handler.js does not exist in this build.');
+    rows.push({ name: 'Auth handler vs minimal `pusher.authorizeChannel` handler', baseline: '–', value: 'skipped', ratioText: '–', target: '≥ 0.9×', pass: undefined });
+    return;
+  }
+  log('auth handler: createAuthHandler vs a minimal node:http + pusher.authorizeChannel handler (autocannon)');
+  const autocannon = require('autocannon');
+  const env = childEnv({ PUSHER_APP_ID: 'bench-app', PUSHER_APP_KEY: 'bench-key', PUSHER_APP_SECRET: 'bench-secret-0123456789' });
+  const serve = async (mode) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bench/auth-server.js'), mode], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = await new Promise((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`auth server (${mode}) exited with ${code}`)));
+      child.stdout.on('data', (d) => {
+        const m = /listening (\d+)/.exec(d.toString());
+        if (m) resolve(Number(m[1]));
+      });
+    });
+    return { port, stop: () => child.kill('SIGTERM') };
+  };
+  const load = async (port, seconds) => {
+    const result = await autocannon({
+      url: `http://127.0.0.1:${port}/broadcasting/authorize`,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'socket_id=1234.5678&channel_name=private-orders.42',
+      connections: 16,
+      duration: seconds,
+    });
+    if (result.non2xx > 0 || result.errors > 0) throw new Error(`auth load test: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+    return result.requests.average;
+  };
+  const results = { broadcast: [], minimal: [] };
+  for (let i = 0; i < ROUNDS.auth; i++) {
+    for (const mode of ['minimal', 'broadcast']) {
+      const server = await serve(mode);
+      try {
+        await load(server.port, 1); // warm-up
+        results[mode].push(await load(server.port, AUTH_SECONDS));
+      } finally {
+        server.stop();
+      }
+    }
+  }
+  const minimal = median(results.minimal);
+  const ours = median(results.broadcast);
+  addRow({
+    name: 'Auth handler (`createAuthHandler`) vs minimal `pusher.authorizeChannel` handler',
+    baseline: `${fmt(minimal)} req/s`,
+    value: `${fmt(ours)} req/s`,
+    ratio: ours / minimal,
+    ratioText: `${(ours / minimal).toFixed(2)}×`,
+    target: '≥ 0.9×',
+    pass: ours / minimal >= 0.9,
+  });
+  notes.push(
+    `Auth: autocannon, 16 connections, ${AUTH_SECONDS} s per run after a 1 s warm-up, servers in their own process; ` +
+      'the handler checks a channel rule (`orders.{orderId}`) and a user, the minimal one signs whatever it is sent.',
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+function machine() {
+  const cpus = os.cpus();
+  const soketi = require(path.join(ROOT, 'node_modules/@soketi/soketi/package.json')).version;
+  return [
+    `- CPU: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length} (load average before the run: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')})`,
+    `- Memory: ${fmt(os.totalmem() / 2 ** 30, 1)} GB; OS: ${os.type()} ${os.release()} (${os.arch()})`,
+    `- Node.js ${process.version}; soketi ${soketi} on loopback, started by the benchmark; date ${new Date().toISOString().slice(0, 10)}`,
+  ].join('\n');
+}
+
+function table() {
+  const lines = ['| Comparison | Baseline | broadcast | Ratio | Target | Result |', '| --- | ---: | ---: | ---: | :---: | :---: |'];
+  for (const r of rows) {
+    const result = r.pass === undefined ? 'skipped' : r.pass ? '✅ pass' : '❌ miss';
+    lines.push(`| ${r.name} | ${r.baseline} | ${r.value} | ${r.ratioText} | ${r.target} | ${result} |`);
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  if (!existsSync(path.join(ROOT, 'dist/cli.js'))) throw new Error('dist/ is missing: run `npm run build` first (or `npm run bench`)');
+  const before = machine();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'broadcast-bench-'));
+  await writeFile(path.join(dir, 'package.json'), '{"name":"bench","private":true}');
+  log('starting soketi');
+  const server = await startSoketi();
+  let failure;
+  try {
+    await benchStartup();
+    await benchEmit(server, dir);
+    await benchBulk(server, dir);
+    await benchMemory(dir);
+  } catch (error) {
+    failure = error;
+  } finally {
+    await server.stop();
+  }
+  if (!failure) {
+    try {
+      await benchAuth();
+    } catch (error) {
+      failure = error;
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+  if (failure) throw failure;
+  const out = [
+    `## Results (${QUICK ? 'quick run' : 'full run'}, ${fmt((Date.now() - started) / 1000)} s)`,
+    '',
+    before,
+    '',
+    table(),
+    '',
+    ...notes.map((n) => `- ${n}`),
+    '',
+  ].join('\n');
+  process.stdout.write(out);
+  const missed = rows.filter((r) => r.pass === false);
+  if (missed.length) log(`${missed.length} target(s) missed: ${missed.map((r) => r.name).join('; ')}`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});

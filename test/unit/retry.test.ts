@@ -1,0 +1,238 @@
+/**
+ * The pusher driver's retry policy, in process against small local servers that misbehave on purpose:
+ * what is retried, what is not (and why), Retry-After, time limits, and no hangs.
+ */
+import nacl from 'tweetnacl';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { PusherConnection } from '../../src/config.js';
+import { backoffDelay, createPusherDriver, parseRetryAfter, RETRY_POLICY } from '../../src/drivers/pusher.js';
+import type { Driver } from '../../src/drivers/types.js';
+import { DeliveryError } from '../../src/errors.js';
+import { sharedSecret } from '../../src/auth/sign.js';
+import { blackhole, CREDENTIALS, faultServer, ok, type FaultHandler, type FaultServer } from '../helpers/fault-server.js';
+import { freePort } from '../helpers/soketi.js';
+
+// The tests run concurrently (each has its own server), so everything is released at the end.
+const cleanups: (() => unknown)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function connection(port: number, extra: Partial<PusherConnection> = {}): PusherConnection {
+  return { driver: 'pusher', ...CREDENTIALS, host: '127.0.0.1', port, scheme: 'http', ...extra };
+}
+
+async function serve(handler: FaultHandler): Promise<FaultServer> {
+  const server = await faultServer(handler);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+function driverFor(port: number, extra: Partial<PusherConnection> = {}) {
+  const retries: { attempt: number; delayMs: number; message: string }[] = [];
+  const driver: Driver = createPusherDriver('test', connection(port, extra), {
+    onRetry: ({ attempt, delayMs, error }) => retries.push({ attempt, delayMs, message: error.message }),
+  });
+  cleanups.push(() => driver.close());
+  return { driver, retries };
+}
+
+/** Runs `fn`, expecting it to fail with a DeliveryError; returns it and how long it took. */
+async function failure(fn: () => Promise<unknown>): Promise<{ error: DeliveryError; ms: number }> {
+  const started = Date.now();
+  try {
+    await fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(DeliveryError);
+    return { error: error as DeliveryError, ms: Date.now() - started };
+  }
+  throw new Error('expected a DeliveryError');
+}
+
+const event = { channels: ['orders'], event: 'order.shipped', data: { id: 42 } };
+
+describe('backoff and Retry-After', () => {
+  it('backs off 250 ms doubling to a 2 s cap, with ±25% jitter', () => {
+    expect([0, 1, 2, 3, 4, 10, 1000].map((n) => backoffDelay(n, () => 0.5))).toEqual([250, 500, 1000, 2000, 2000, 2000, 2000]);
+    expect(backoffDelay(0, () => 0)).toBe(188);
+    expect(backoffDelay(3, () => 1)).toBe(2500);
+    // With the default retries, the waits add up to between 2.8 and 4.7 s: a server a second or two late is caught.
+    const total = (r: () => number) => Array.from({ length: RETRY_POLICY.retries }, (_, n) => backoffDelay(n, r)).reduce((a, b) => a + b, 0);
+    expect(total(() => 0)).toBeGreaterThan(2500);
+    expect(total(() => 1)).toBeLessThan(5000);
+  });
+
+  it('parses Retry-After as seconds or an HTTP date', () => {
+    const now = Date.parse('2025-01-01T00:00:00Z');
+    expect(parseRetryAfter('3', now)).toBe(3000);
+    expect(parseRetryAfter(' 0.5 ', now)).toBe(500);
+    expect(parseRetryAfter(['2'], now)).toBe(2000);
+    expect(parseRetryAfter('Wed, 01 Jan 2025 00:00:04 GMT', now)).toBe(4000);
+    expect(parseRetryAfter('Tue, 31 Dec 2024 00:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter('-1', now)).toBeUndefined();
+    expect(parseRetryAfter('2030', now)).toBe(2_030_000);
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});
+
+describe.concurrent('what is retried', () => {
+  it('429 then 503 then success: three requests, one accepted, Retry-After honoured', async () => {
+    const server = await serve((n, _req, res) => {
+      if (n === 1) res.writeHead(429, { 'retry-after': '1' }).end('{"error":"slow down"}');
+      else if (n === 2) res.writeHead(503).end('busy');
+      else ok(res);
+    });
+    const { driver, retries } = driverFor(server.port);
+    const started = Date.now();
+    await driver.trigger(event);
+    expect(server.requests).toHaveLength(3);
+    expect(server.accepted).toHaveLength(1);
+    expect(JSON.parse(server.accepted[0]!.body)).toMatchObject({ name: 'order.shipped', channels: ['orders'], data: '{"id":42}' });
+    expect(retries.map((r) => r.message)).toEqual([
+      'The server asked to try again later (HTTP 429): slow down',
+      'The server asked to try again later (HTTP 503): busy',
+    ]);
+    expect(retries[0]!.delayMs).toBeGreaterThanOrEqual(1000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('an error in a 200 body (soketi 1.6 answers so) with code 429 is retried too', async () => {
+    const server = await serve((n, _req, res) => {
+      if (n === 1) res.writeHead(200, { 'content-type': 'application/json' }).end('{"error":"Too many requests","code":429}');
+      else ok(res);
+    });
+    const { driver } = driverFor(server.port);
+    await driver.trigger(event);
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('connection refused is retried `retries` times, then fails naming the server and the attempts', async () => {
+    const port = await freePort();
+    const { driver, retries } = driverFor(port, { retries: 2 });
+    const { error } = await failure(() => driver.trigger(event));
+    expect(retries).toHaveLength(2);
+    expect(error.message).toMatch(new RegExp(`^Could not reach the server at http://127\\.0\\.0\\.1:${port}: connection refused \\(3 attempts in \\d+\\.\\d s\\)$`));
+    expect(error.hint).toContain('PUSHER_HOST');
+  });
+
+  it('with the defaults, a server that starts listening 1.5 s late gets the event', async () => {
+    const port = await freePort();
+    const { driver, retries } = driverFor(port);
+    let server: FaultServer | undefined;
+    const late = setTimeout(() => {
+      void faultServer((_n, _req, res) => ok(res), port).then((s) => {
+        server = s;
+        cleanups.push(() => s.close());
+      });
+    }, 1500);
+    cleanups.push(() => clearTimeout(late));
+    await driver.trigger(event);
+    expect(retries.length).toBeGreaterThanOrEqual(2);
+    expect(server?.accepted).toHaveLength(1);
+  });
+
+  it('a connection that is never established is abandoned after a quarter of the time limit and retried', async () => {
+    const hole = await blackhole();
+    cleanups.push(() => hole.close());
+    const { driver, retries } = driverFor(hole.port, { timeout: 2400 });
+    const { error, ms } = await failure(() => driver.trigger(event));
+    expect(retries.length).toBeGreaterThanOrEqual(1);
+    expect(retries[0]!.message).toBe(`Could not connect to the server at http://127.0.0.1:${hole.port} within 1000 ms`);
+    // Two attempts of 1 s with a wait between them; a third would not fit in the time limit.
+    expect(error.message).toMatch(/^Could not connect to the server at .* within 1000 ms \(2 attempts in 2\.\d s; the next retry would not fit in the 2400 ms time limit\)$/);
+    expect(ms).toBeGreaterThanOrEqual(2000);
+    expect(ms).toBeLessThan(3500);
+  });
+
+  it('a retried batch is sent exactly as the first time (encrypted data is not encrypted twice)', async () => {
+    const masterKey = Buffer.alloc(32, 9).toString('base64');
+    const server = await serve((n, _req, res) => (n === 1 ? res.writeHead(503).end() : ok(res)));
+    const { driver } = driverFor(server.port, { encryptionMasterKeyBase64: masterKey });
+    const channel = 'private-encrypted-vault';
+    await driver.triggerBatch([
+      { channel, event: 'secret', data: { code: 1234 } },
+      { channel: 'plain', event: 'open', data: { a: 1 } },
+    ]);
+    expect(server.requests).toHaveLength(2);
+    const [encrypted, plain] = (JSON.parse(server.accepted[0]!.body) as { batch: { data: string }[] }).batch;
+    expect(plain!.data).toBe('{"a":1}');
+    const { nonce, ciphertext } = JSON.parse(encrypted!.data) as { nonce: string; ciphertext: string };
+    const opened = nacl.secretbox.open(Buffer.from(ciphertext, 'base64'), Buffer.from(nonce, 'base64'), Buffer.from(sharedSecret(channel, masterKey), 'base64'));
+    expect(opened && JSON.parse(Buffer.from(opened).toString())).toEqual({ code: 1234 });
+  });
+});
+
+describe.concurrent('what is not retried', () => {
+  it.each([
+    [400, /^The server answered HTTP 400: bad request$/],
+    [401, /^The server rejected the credentials \(HTTP 401\)/],
+    [403, /^The server rejected the credentials \(HTTP 403\)/],
+    [404, /^The server does not know this app or path \(HTTP 404\)/],
+    [413, /^The payload is too large for the server \(HTTP 413\)/],
+    [500, /^The server answered HTTP 500/],
+  ])('HTTP %i: one request, no retry', async (status, message) => {
+    const server = await serve((_n, _req, res) => res.writeHead(status).end('bad request'));
+    const { driver, retries } = driverFor(server.port);
+    const { error, ms } = await failure(() => driver.trigger(event));
+    expect(server.requests).toHaveLength(1);
+    expect(retries).toHaveLength(0);
+    expect(error.status).toBe(status);
+    expect(error.message).toMatch(message);
+    expect(ms).toBeLessThan(1000);
+  });
+
+  it('a connection reset after the server read the request: not retried, may have been delivered', async () => {
+    const server = await serve((_n, req) => req.socket.destroy());
+    const { driver, retries } = driverFor(server.port);
+    const { error } = await failure(() => driver.trigger(event));
+    expect(server.requests).toHaveLength(1);
+    expect(retries).toHaveLength(0);
+    expect(error.message).toBe(`The connection to http://127.0.0.1:${server.port} failed after the request was sent (connection reset)`);
+    expect(error.details).toEqual({ maybeDelivered: true });
+    expect(error.hint).toContain('deliver it twice');
+  });
+
+  it('a server that never answers: fails at the time limit, once, and says the event may have arrived', async () => {
+    const server = await serve(() => {});
+    const { driver, retries } = driverFor(server.port, { timeout: 500 });
+    const { error, ms } = await failure(() => driver.trigger(event));
+    expect(error.message).toBe(`No answer from http://127.0.0.1:${server.port} within 500 ms`);
+    expect(error.details).toEqual({ maybeDelivered: true });
+    expect(server.requests).toHaveLength(1);
+    expect(retries).toHaveLength(0);
+    expect(ms).toBeGreaterThanOrEqual(480);
+    expect(ms).toBeLessThan(1500);
+  });
+
+  it('a server that sends headers and then stalls the body does not hang the call', async () => {
+    const server = await serve((_n, _req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"partial":');
+    });
+    const { driver } = driverFor(server.port, { timeout: 500 });
+    const { error, ms } = await failure(() => driver.get('/channels'));
+    expect(error.message).toContain('No answer from');
+    expect(ms).toBeLessThan(1500);
+  });
+
+  it('a Retry-After beyond the time limit fails at once instead of waiting (or retrying early)', async () => {
+    const server = await serve((_n, _req, res) => res.writeHead(429, { 'retry-after': '3600' }).end());
+    const { driver, retries } = driverFor(server.port, { timeout: 3000 });
+    const { error, ms } = await failure(() => driver.trigger(event));
+    expect(server.requests).toHaveLength(1);
+    expect(retries).toHaveLength(0);
+    expect(error.message).toMatch(/HTTP 429.*the server asked to wait 3600\.0 s, beyond the 3000 ms time limit/);
+    expect(error.hint).toContain('--timeout');
+    expect(ms).toBeLessThan(1000);
+  });
+
+  it('429 answers stop at the time limit even with many retries allowed', async () => {
+    const server = await serve((_n, _req, res) => res.writeHead(429).end());
+    const { driver } = driverFor(server.port, { timeout: 1200, retries: 100 });
+    const { error, ms } = await failure(() => driver.trigger(event));
+    expect(error.message).toMatch(/HTTP 429\) \(\d attempts in \d\.\d s; the next retry would not fit in the 1200 ms time limit\)$/);
+    expect(ms).toBeLessThan(1300);
+    expect(server.requests.length).toBeGreaterThanOrEqual(2);
+  });
+});
