@@ -1,7 +1,9 @@
 /**
- * The `pusher` driver: the official `pusher` library over a keep-alive agent, with a time limit on every
- * request and retries for requests that surely did not reach the server and for answers that ask to try
- * again (429, 503).
+ * The `pusher` driver: Pusher's HTTP API over `node:http`/`node:https` with a keep-alive agent, a time limit
+ * on every call, and retries for requests that surely did not reach the server and for answers that ask to
+ * try again (429, 503). The official `pusher` library still builds every request: it checks and encodes the
+ * events (encrypting `private-encrypted-` ones) and signs them (`createSignedQueryString`); this driver only
+ * sends them, so it sees each request's connection and answer directly.
  *
  * Retry policy (see docs/readme/reliability.md):
  * - retried: connection refused, host not found, no connection within the connect timeout, a reset before
@@ -11,14 +13,13 @@
  *   retry could deliver the event twice. Such errors carry `details.maybeDelivered: true`.
  * - `timeout` bounds the whole call, retries and waits included, so no call outlives it.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type PusherClient from 'pusher';
 import { connectionUrl, MAX_TIMEOUT_MS, type PusherConnection } from '../config.js';
-import { DeliveryError } from '../errors.js';
+import { ConfigError, DeliveryError } from '../errors.js';
 import type { Driver } from './types.js';
 
 const require = createRequire(import.meta.url);
@@ -71,106 +72,116 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** What one attempt saw of its HTTP request, collected by the agent (found through AsyncLocalStorage). */
-class Attempt {
-  request?: http.ClientRequest;
-  /** The TCP (and TLS) connection was established: from here on the server may have received the request. */
-  connected = false;
-  retryAfter?: string | string[];
-  timedOut?: 'connect' | 'answer';
-  /** The call's time limit, not this attempt's connect timeout, stopped it. */
-  byDeadline = false;
-  private connectTimer?: NodeJS.Timeout;
-
-  /** `connectTimeoutMs` undefined: only the call's deadline limits the connection. */
-  constructor(private readonly connectTimeoutMs?: number) {}
-
-  attach(request: http.ClientRequest, tls: boolean): void {
-    this.request = request;
-    request.once('socket', (socket: Socket) => {
-      const ready = () => {
-        this.connected = true;
-        clearTimeout(this.connectTimer);
-      };
-      if (request.reusedSocket || (!tls && !socket.connecting)) return ready();
-      socket.once(tls ? 'secureConnect' : 'connect', ready);
-      if (this.connectTimeoutMs !== undefined) this.connectTimer = setTimeout(() => this.abort('connect'), this.connectTimeoutMs);
-    });
-    request.once('response', (response: http.IncomingMessage) => {
-      this.retryAfter = response.headers['retry-after'];
-    });
-  }
-
-  /** Stops the request: `connect` before the connection was established, `answer` after. */
-  abort(reason: 'connect' | 'answer'): void {
-    this.timedOut ??= reason;
-    clearTimeout(this.connectTimer);
-    this.request?.destroy(Object.assign(new Error(`${reason} timeout`), { code: 'ETIMEDOUT' }));
-  }
-
-  done(): void {
-    clearTimeout(this.connectTimer);
-  }
+/** An attempt that got no HTTP answer, with what is known about whether the server may have the request. */
+class NoAnswer {
+  constructor(
+    readonly code: string,
+    readonly message: string,
+    /** The connection was established: from then on the server may have received the request. */
+    readonly connected: boolean,
+    /** Stopped by the attempt's connect timer, or by the call's time limit. */
+    readonly timedOut?: 'connect' | 'deadline',
+  ) {}
 }
 
 export function createPusherDriver(connectionName: string, connection: PusherConnection, options: PusherDriverOptions = {}): Driver {
   const url = connectionUrl(connection);
+  const { hostname, port } = new URL(url);
   const tls = url.startsWith('https:');
-  const attempts = new AsyncLocalStorage<Attempt>();
-  const agent = new (tls ? https : http).Agent({ keepAlive: true, maxSockets: 64, timeout: RETRY_POLICY.idleSocketMs });
-  // Every request of this driver passes through here: hand it to the attempt that made it.
-  const addRequest = (agent as unknown as { addRequest: (req: http.ClientRequest, opts: unknown) => void }).addRequest;
-  (agent as unknown as { addRequest: typeof addRequest }).addRequest = function (req, opts) {
-    attempts.getStore()?.attach(req, tls);
-    return addRequest.call(this, req, opts);
-  };
-  let client: PusherClient | undefined;
+  // node:https (and TLS) is loaded only for https URLs: a few ms of start-up.
+  const transport: Pick<typeof http, 'Agent' | 'request'> = tls ? (require('node:https') as typeof https) : http;
+  const agent = new transport.Agent({ keepAlive: true, maxSockets: 64, timeout: RETRY_POLICY.idleSocketMs });
+  const prefix = `/apps/${connection.appId}`;
+  const Pusher = require('pusher') as typeof PusherClient;
+  let pusher: PusherClient;
+  try {
+    pusher = new Pusher({
+      appId: String(connection.appId),
+      key: String(connection.key),
+      secret: String(connection.secret),
+      host: hostname,
+      encryptionMasterKeyBase64: connection.encryptionMasterKeyBase64,
+    } as PusherClient.Options);
+  } catch (error) {
+    // e.g. a master key in URL-safe base64, which the library refuses (its messages never show the key)
+    throw new ConfigError(`Connection "${connectionName}": ${(error as Error).message}`);
+  }
+  // trigger() and triggerBatch() check, encode and encrypt the events, then hand the request to post():
+  // here post() gives it back, to be sent below instead of by the library's own HTTP client.
+  pusher.post = ((request: unknown) => request) as unknown as PusherClient['post'];
 
-  const pusher = (): PusherClient => {
-    if (!client) {
-      const Pusher = require('pusher') as typeof PusherClient;
-      client = new Pusher({
-        appId: String(connection.appId),
-        key: String(connection.key),
-        secret: String(connection.secret),
-        cluster: connection.cluster ?? 'mt1',
-        host: new URL(url).hostname,
-        port: String(new URL(url).port || (tls ? 443 : 80)),
-        useTLS: tls,
-        // 0: no timer in the pusher library, whose timer stops at the headers; this driver times whole attempts.
-        timeout: 0,
-        agent,
-        encryptionMasterKeyBase64: connection.encryptionMasterKeyBase64,
-      } as PusherClient.Options);
-    }
-    return client;
-  };
-
-  /** One HTTP request, stopped when `budgetMs` runs out. Resolves with the response text. */
-  async function attemptOnce(attempt: Attempt, op: (p: PusherClient) => Promise<{ text(): Promise<string> }>, budgetMs: number): Promise<string> {
-    const request = attempts.run(attempt, async () => (await op(pusher())).text());
-    request.catch(() => {}); // it may settle after the deadline below has already decided
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        attempt.byDeadline = true;
-        attempt.abort(attempt.connected ? 'answer' : 'connect');
-        reject(new Error('deadline'));
-      }, Math.max(1, budgetMs));
-    });
+  /** The JSON body the library builds for a trigger or a batch. */
+  function build(make: () => unknown): string {
+    let request: { body?: unknown } | undefined;
     try {
-      return await Promise.race([request, deadline]);
-    } finally {
-      clearTimeout(timer);
-      attempt.done();
+      request = make() as typeof request;
+    } catch (error) {
+      throw new DeliveryError(`Request to ${url} failed: ${(error as Error).message}`);
     }
+    if (typeof request?.body !== 'object') throw new Error('unsupported version of the pusher library (it did not build the request through post())');
+    return JSON.stringify(request.body);
+  }
+
+  /**
+   * One HTTP request, stopped when `budgetMs` runs out (or after `connectTimeoutMs` if the connection is not
+   * established by then). Resolves with any HTTP answer; rejects with a NoAnswer.
+   */
+  function attempt(method: string, path: string, body: string | undefined, budgetMs: number, connectTimeoutMs?: number) {
+    return new Promise<{ status: number; text: string; headers: () => http.IncomingHttpHeaders }>((resolve, reject) => {
+      const headers: http.OutgoingHttpHeaders = { 'x-pusher-library': 'pusher-broadcast' };
+      if (body !== undefined) {
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = Buffer.byteLength(body);
+      }
+      const request = transport.request({ host: hostname, port, method, path, headers, agent });
+      let connected = false;
+      let settled = false;
+      let connectTimer: NodeJS.Timeout | undefined;
+      const settle = () => {
+        settled = true;
+        clearTimeout(deadline);
+        clearTimeout(connectTimer);
+      };
+      const fail = (error: NodeJS.ErrnoException, timedOut?: 'connect' | 'deadline') => {
+        if (settled) return;
+        settle();
+        if (timedOut) request.destroy();
+        reject(new NoAnswer(error.code ?? '', error.message, connected, timedOut));
+      };
+      const stop = (why: 'connect' | 'deadline') => fail(Object.assign(new Error(`${why} timeout`), { code: 'ETIMEDOUT' }), why);
+      // Whole milliseconds: timers with the same duration share one list (a fraction would make a list each).
+      const deadline = setTimeout(() => stop('deadline'), Math.max(1, Math.ceil(budgetMs)));
+      request.once('socket', (socket: Socket) => {
+        const ready = () => {
+          connected = true;
+          clearTimeout(connectTimer);
+        };
+        if (request.reusedSocket || (!tls && !socket.connecting)) return ready();
+        socket.once(tls ? 'secureConnect' : 'connect', ready);
+        if (connectTimeoutMs !== undefined) connectTimer = setTimeout(() => stop('connect'), connectTimeoutMs);
+      });
+      request.once('response', (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.once('end', () => {
+          if (settled) return;
+          settle();
+          // Headers are parsed when first read: only an error needs them (for Retry-After).
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString(), headers: () => response.headers });
+        });
+        response.on('error', fail);
+        response.once('close', () => settled || fail(Object.assign(new Error('connection closed'), { code: 'ECONNRESET' })));
+      });
+      request.on('error', fail);
+      request.end(body);
+    });
   }
 
   /**
    * Runs one API call with retries and returns the parsed JSON body. Some servers (soketi 1.6) answer
    * errors with HTTP 200 and `{"error", "code"}` in the body, so the body is checked as well as the status.
    */
-  async function send(method: string, path: string, op: (p: PusherClient) => Promise<{ text(): Promise<string> }>): Promise<unknown> {
+  async function send(method: string, path: string, body?: string, params?: Record<string, string>): Promise<unknown> {
     const timeoutMs = setting(connection.timeout, RETRY_POLICY.timeoutMs, 1, MAX_TIMEOUT_MS);
     const retries = setting(connection.retries, RETRY_POLICY.retries, 0, 100);
     const connectTimeoutMs = Math.max(RETRY_POLICY.minConnectTimeoutMs, Math.round(timeoutMs / 4));
@@ -179,23 +190,29 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
     for (let n = 0; ; n++) {
       const attemptStarted = performance.now();
       const remaining = deadline - attemptStarted;
-      // The connect timer only matters when it would fire before the call's own deadline.
-      const attempt = new Attempt(connectTimeoutMs < remaining - MIN_ATTEMPT_MS ? connectTimeoutMs : undefined);
       let error: DeliveryError;
+      let retryAfter: string | string[] | undefined;
       try {
-        const text = await attemptOnce(attempt, op, remaining);
-        const body = parseBody(text);
-        if (isErrorBody(body)) throw { status: body.code, body: text };
-        options.onRequest?.({ method, path, status: 200, ms: performance.now() - attemptStarted });
-        return body;
+        // Signed for each attempt: the signature holds a timestamp that servers check.
+        const query = pusher.createSignedQueryString({ method, path: prefix + path, body, params });
+        // The connect timer only matters when it would fire before the call's own deadline.
+        const answer = await attempt(method, `${prefix}${path}?${query}`, body, remaining, connectTimeoutMs < remaining - MIN_ATTEMPT_MS ? connectTimeoutMs : undefined);
+        const parsed = parseBody(answer.text);
+        const status = answer.status < 300 && isErrorBody(parsed) ? parsed.code : answer.status;
+        options.onRequest?.({ method, path, status, ms: performance.now() - attemptStarted });
+        if (status < 300) return parsed;
+        error = statusError(status, answer.text, connectionName);
+        retryAfter = answer.headers()['retry-after'];
       } catch (raw) {
-        error = classify(raw, attempt, { name: connectionName, url, timeoutMs, connectTimeoutMs });
-        options.onRequest?.({ method, path, status: error.status, ms: performance.now() - attemptStarted });
+        error = raw instanceof NoAnswer
+          ? noAnswerError(raw, { name: connectionName, url, timeoutMs, connectTimeoutMs })
+          : new DeliveryError(`Request to ${url} failed: ${raw instanceof Error ? raw.message : String(raw)}`);
+        options.onRequest?.({ method, path, ms: performance.now() - attemptStarted });
       }
       const tried = `${n + 1} attempt${n === 0 ? '' : 's'} in ${((performance.now() - started) / 1000).toFixed(1)} s`;
       if (!error.retryable || n >= retries) throw n === 0 ? error : withNote(error, tried);
       let delayMs = backoffDelay(n);
-      const asked = error.status === 429 || error.status === 503 ? parseRetryAfter(attempt.retryAfter) : undefined;
+      const asked = error.status === 429 || error.status === 503 ? parseRetryAfter(retryAfter) : undefined;
       if (asked !== undefined) delayMs = Math.max(delayMs, asked);
       if (performance.now() + delayMs > deadline - MIN_ATTEMPT_MS) {
         const why = asked !== undefined && asked >= delayMs
@@ -212,21 +229,14 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
     driver: 'pusher',
     delivers: true,
     async trigger({ channels, event, data, socketId }) {
-      await send('POST', '/events', (p) => p.trigger(channels, event, data, socketId ? { socket_id: socketId } : undefined));
+      await send('POST', '/events', build(() => pusher.trigger(channels, event, data, socketId ? { socket_id: socketId } : undefined)));
     },
     async triggerBatch(events) {
-      // Built afresh for each attempt: the pusher library replaces `data` in place (encrypting it).
-      const batch = () =>
-        events.map((e) => ({
-          channel: e.channel,
-          name: e.event,
-          data: e.data,
-          ...(e.socketId ? { socket_id: e.socketId } : {}),
-        }));
-      await send('POST', '/batch_events', (p) => p.triggerBatch(batch() as PusherClient.BatchEvent[]));
+      const batch = events.map((e) => ({ channel: e.channel, name: e.event, data: e.data, ...(e.socketId ? { socket_id: e.socketId } : {}) }));
+      await send('POST', '/batch_events', build(() => pusher.triggerBatch(batch)));
     },
     async get<T>(path: string, params?: Record<string, string>): Promise<T> {
-      return (await send('GET', path, (p) => p.get({ path, params }))) as T;
+      return (await send('GET', path, undefined, params)) as T;
     },
     close() {
       agent.destroy();
@@ -262,55 +272,33 @@ function isErrorBody(body: unknown): body is { error: unknown; code: number } {
   return typeof b === 'object' && b !== null && b.error !== undefined && typeof b.code === 'number' && b.code >= 400;
 }
 
-interface PusherRequestError {
-  message?: string;
-  status?: number;
-  body?: string;
-  error?: { code?: string; type?: string; name?: string; message?: string };
-}
-
-interface ClassifyContext {
-  name: string;
-  url: string;
-  timeoutMs: number;
-  connectTimeoutMs: number;
-}
-
-/** Turns what one attempt saw into a DeliveryError that says whether a retry is safe. */
-function classify(raw: unknown, attempt: Attempt, c: ClassifyContext): DeliveryError {
-  if (raw instanceof DeliveryError) return raw;
+/** The DeliveryError for an attempt that got no answer: whether a retry is safe, or the event may have arrived. */
+function noAnswerError(raw: NoAnswer, c: { name: string; url: string; timeoutMs: number; connectTimeoutMs: number }): DeliveryError {
   const serverHint = `Is the server running? Check the host and port of connection "${c.name}" (PUSHER_HOST, PUSHER_PORT, PUSHER_SCHEME)`;
-  if (attempt.timedOut === 'connect') {
-    // Nothing was sent, so a retry is safe; but once the call's time limit is reached there is no time left.
-    return attempt.byDeadline
-      ? new DeliveryError(`Could not connect to the server at ${c.url} within ${c.timeoutMs} ms`, { hint: serverHint })
-      : new DeliveryError(`Could not connect to the server at ${c.url} within ${c.connectTimeoutMs} ms`, { retryable: true, hint: serverHint });
+  if (raw.timedOut === 'connect') {
+    // Nothing was sent, so a retry is safe.
+    return new DeliveryError(`Could not connect to the server at ${c.url} within ${c.connectTimeoutMs} ms`, { retryable: true, hint: serverHint });
   }
-  if (attempt.timedOut === 'answer') {
-    return new DeliveryError(`No answer from ${c.url} within ${c.timeoutMs} ms`, {
+  if (raw.timedOut === 'deadline') {
+    // The call's time limit: no time is left for a retry either way.
+    return raw.connected
+      ? new DeliveryError(`No answer from ${c.url} within ${c.timeoutMs} ms`, {
+          details: { maybeDelivered: true },
+          hint: 'The request may have been delivered, so it was not retried. If the server is only slow, raise --timeout (or the connection\'s timeout)',
+        })
+      : new DeliveryError(`Could not connect to the server at ${c.url} within ${c.timeoutMs} ms`, { hint: serverHint });
+  }
+  const reason = describeNetworkError(raw.code, raw.message);
+  if (NOT_SENT.has(raw.code) || (!raw.connected && NOT_SENT_IF_UNCONNECTED.has(raw.code))) {
+    return new DeliveryError(`Could not reach the server at ${c.url}: ${reason}`, { retryable: true, hint: serverHint });
+  }
+  if (raw.connected) {
+    return new DeliveryError(`The connection to ${c.url} failed after the request was sent (${reason})`, {
       details: { maybeDelivered: true },
-      hint: 'The request may have been delivered, so it was not retried. If the server is only slow, raise --timeout (or the connection\'s timeout)',
+      hint: 'The server may have received the event, so it was not retried (a retry could deliver it twice)',
     });
   }
-  const e = (raw ?? {}) as PusherRequestError;
-  if (e.status === undefined) {
-    const cause = e.error ?? {};
-    const code = cause.code ?? '';
-    if (code || cause.message) {
-      const notSent = NOT_SENT.has(code) || (!attempt.connected && NOT_SENT_IF_UNCONNECTED.has(code));
-      const reason = describeNetworkError(code, cause.message);
-      if (notSent) return new DeliveryError(`Could not reach the server at ${c.url}: ${reason}`, { retryable: true, hint: serverHint });
-      if (attempt.connected) {
-        return new DeliveryError(`The connection to ${c.url} failed after the request was sent (${reason})`, {
-          details: { maybeDelivered: true },
-          hint: 'The server may have received the event, so it was not retried (a retry could deliver it twice)',
-        });
-      }
-      return new DeliveryError(`Could not reach the server at ${c.url}: ${reason}`, { hint: serverHint });
-    }
-    return new DeliveryError(`Request to ${c.url} failed: ${stripUrls(e.message ?? String(raw))}`);
-  }
-  return statusError(e.status, e.body, c.name);
+  return new DeliveryError(`Could not reach the server at ${c.url}: ${reason}`, { hint: serverHint });
 }
 
 /** The DeliveryError for an HTTP error status (exported for tests). */
@@ -359,16 +347,9 @@ function describeNetworkError(code: string, message?: string): string {
       return 'connection reset';
     case 'ETIMEDOUT':
       return 'connection timed out';
-    default: {
-      // node-fetch messages hold the signed request URL: keep only the reason.
-      const reason = message?.match(/reason: (.*)$/s)?.[1] ?? message;
-      return code || stripUrls(reason ?? 'network error');
-    }
+    default:
+      return code || message || 'network error';
   }
-}
-
-function stripUrls(text: string): string {
-  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<url>');
 }
 
 function serverMessage(body: string | undefined): string {

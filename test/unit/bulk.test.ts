@@ -48,6 +48,10 @@ describe('readNdjsonLines', () => {
   it('refuses a line longer than the limit, naming it', async () => {
     await expect(collect(['{"a":1}\n', 'x'.repeat(50), 'y'.repeat(60), '\n'], 100)).rejects.toThrow(/line 2: longer than 100 bytes/);
     await expect(collect(['{"a":1}\n', 'x'.repeat(150)], 100)).rejects.toThrow(/line 2: longer than 100 bytes/);
+    // Within one chunk (a small file is read in one piece), counted in bytes: 40 × "€" is 120 bytes.
+    await expect(collect([`{"a":1}\n${'x'.repeat(150)}\n{"b":2}\n`], 100)).rejects.toThrow(/line 2: longer than 100 bytes/);
+    await expect(collect([`{"a":1}\n\n${'€'.repeat(40)}\n`], 100)).rejects.toThrow(/line 3: longer than 100 bytes/);
+    expect(await collect([`${'€'.repeat(33)}\n`], 100)).toEqual([{ line: 1, text: '€'.repeat(33) }]);
   });
 });
 

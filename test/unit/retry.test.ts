@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { PusherConnection } from '../../src/config.js';
 import { backoffDelay, createPusherDriver, parseRetryAfter, RETRY_POLICY } from '../../src/drivers/pusher.js';
 import type { Driver } from '../../src/drivers/types.js';
-import { DeliveryError } from '../../src/errors.js';
+import { ConfigError, DeliveryError } from '../../src/errors.js';
 import { sharedSecret } from '../../src/auth/sign.js';
 import { blackhole, CREDENTIALS, faultServer, ok, type FaultHandler, type FaultServer } from '../helpers/fault-server.js';
 import { freePort } from '../helpers/soketi.js';
@@ -171,6 +171,7 @@ describe.concurrent('what is not retried', () => {
     [404, /^The server does not know this app or path \(HTTP 404\)/],
     [413, /^The payload is too large for the server \(HTTP 413\)/],
     [500, /^The server answered HTTP 500/],
+    [301, /^The server answered HTTP 301: bad request$/], // a redirect is not followed: the host is wrong
   ])('HTTP %i: one request, no retry', async (status, message) => {
     const server = await serve((_n, _req, res) => res.writeHead(status).end('bad request'));
     const { driver, retries } = driverFor(server.port);
@@ -234,5 +235,20 @@ describe.concurrent('what is not retried', () => {
     expect(error.message).toMatch(/HTTP 429\) \(\d attempts in \d\.\d s; the next retry would not fit in the 1200 ms time limit\)$/);
     expect(ms).toBeLessThan(1300);
     expect(server.requests.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('building requests', () => {
+  it('a master key the pusher library refuses (URL-safe base64) is a config error, without the key in it', () => {
+    const key = Buffer.alloc(32, 251).toString('base64url');
+    expect(key).toMatch(/[-_]/);
+    let error: unknown;
+    try {
+      createPusherDriver('test', connection(1, { encryptionMasterKeyBase64: key }));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toBe('Connection "test": encryptionMasterKeyBase64 must be valid base64');
   });
 });
