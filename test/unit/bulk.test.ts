@@ -3,17 +3,8 @@
  * (against a fake driver whose requests finish in random order).
  */
 import { describe, expect, it } from 'vitest';
-import {
-  ChannelScheduler,
-  checkNdjson,
-  formatEventLine,
-  parseEventLine,
-  readNdjsonLines,
-  sendBulk,
-  type BulkEvent,
-  type Job,
-  type NdjsonLine,
-} from '../../src/bulk.js';
+import { ChannelScheduler, sendBulk, type Job } from '../../src/bulk.js';
+import { checkNdjson, formatEventLine, parseEventLine, readNdjsonLines, type BulkEvent, type NdjsonLine } from '../../src/ndjson.js';
 import { DeliveryError } from '../../src/errors.js';
 import type { BatchEvent, Driver, TriggerRequest } from '../../src/drivers/types.js';
 

@@ -1,0 +1,278 @@
+/**
+ * NDJSON input for bulk sending (what `broadcast emit --file` reads): a streaming line reader with line
+ * numbers, per-line parsing and validation against Pusher's limits, the whole-input check that runs before
+ * anything is sent, and the writer of the same format (for `--failed-out`).
+ */
+import { channelType } from './channels.js';
+import { ValidationError } from './errors.js';
+import { LIMITS, channelNameProblem, chunk, serializePayload, validateEventName, validateSocketId } from './validation.js';
+
+/** One line of input: its 1-based number and its text (without the line break). */
+export interface NdjsonLine {
+  line: number;
+  text: string;
+}
+
+/** A validated event from one line. */
+export interface BulkEvent {
+  line: number;
+  /** Full channel names, de-duplicated, in the order given. */
+  channels: string[];
+  event: string;
+  data: unknown;
+  socketId?: string;
+  /** The line as read: written to the failed output unchanged. */
+  raw: string;
+}
+
+/** What a line is checked against. */
+export interface LineRules {
+  /** Largest serialized payload, in KB (the connection's `maxPayloadKb`, default 10). */
+  maxPayloadKb?: number;
+  /**
+   * Encrypted channels are refused with this reason (e.g. the connection has no master key); undefined
+   * allows them.
+   */
+  encryptedProblem?: string;
+}
+
+const FIELDS = new Set(['channel', 'channels', 'event', 'name', 'data', 'socket_id']);
+const EXAMPLE = '{"channel":"orders","event":"order.shipped","data":{"id":1}}';
+
+/** Bytes of one line beyond which it is refused without being parsed (keeps memory bounded). */
+export function maxLineBytes(maxPayloadKb: number = LIMITS.defaultMaxPayloadKb): number {
+  return Math.max(1 << 20, Math.ceil(maxPayloadKb * 1024 * 8));
+}
+
+/** A line too long to hold; the reader throws it. */
+export class LineTooLongError extends ValidationError {
+  constructor(readonly line: number, limit: number) {
+    super(`line ${line}: longer than ${limit} bytes (is it really NDJSON, one event per line?)`);
+  }
+}
+
+/**
+ * Splits a byte stream into lines, with their numbers, yielding the lines of each chunk together (fewer
+ * awaits than one per line). Blank lines are skipped but counted; `\r\n` endings and a leading BOM are
+ * accepted. Memory stays bounded by the chunk size plus one line (at most `maxBytes`).
+ */
+export async function* readNdjsonLines(
+  input: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+  options: { maxBytes?: number } = {},
+): AsyncGenerator<NdjsonLine[]> {
+  const maxBytes = options.maxBytes ?? maxLineBytes();
+  let carry: Buffer[] = [];
+  let carryBytes = 0;
+  let lineNo = 0;
+  const add = (lines: NdjsonLine[], text: string) => {
+    lineNo++;
+    if (text.charCodeAt(text.length - 1) === 13) text = text.slice(0, -1);
+    if (lineNo === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8: only a long line needs counting.
+    if (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes) throw new LineTooLongError(lineNo, maxBytes);
+    if (!isBlank(text)) lines.push({ line: lineNo, text });
+  };
+  for await (const piece of input) {
+    const buffer = typeof piece === 'string' ? Buffer.from(piece) : piece;
+    const last = buffer.lastIndexOf(10);
+    if (last !== -1) {
+      const lines: NdjsonLine[] = [];
+      let from = 0;
+      if (carryBytes > 0) {
+        // The end of a line that began in an earlier chunk.
+        from = buffer.indexOf(10) + 1;
+        carry.push(buffer.subarray(0, from - 1));
+        add(lines, Buffer.concat(carry).toString('utf8'));
+        carry = [];
+        carryBytes = 0;
+      }
+      if (from <= last) {
+        // The rest, up to the chunk's last line break, is decoded at once (a line break never splits a
+        // character) and then split: much faster than decoding each line on its own.
+        const text = buffer.toString('utf8', from, last);
+        let start = 0;
+        for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+          add(lines, text.slice(start, end));
+          start = end + 1;
+        }
+        add(lines, text.slice(start));
+      }
+      if (lines.length > 0) yield lines;
+    }
+    if (last + 1 < buffer.length) {
+      carryBytes += buffer.length - last - 1;
+      if (carryBytes > maxBytes) throw new LineTooLongError(lineNo + 1, maxBytes);
+      // Copy: the stream may reuse its buffer.
+      carry.push(Buffer.from(buffer.subarray(last + 1)));
+    }
+  }
+  if (carryBytes > 0) {
+    const lines: NdjsonLine[] = [];
+    add(lines, Buffer.concat(carry).toString('utf8'));
+    if (lines.length > 0) yield lines;
+  }
+}
+
+function isBlank(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 32 && c !== 9 && c !== 13 && c !== 11 && c !== 12) return false;
+  }
+  return true;
+}
+
+/** An invalid line: `line N: problem`. */
+export class LineError extends ValidationError {
+  constructor(readonly line: number, readonly problem: string) {
+    super(`line ${line}: ${problem}`);
+  }
+}
+
+/**
+ * Parses and validates one NDJSON line: `{"channel": "a"}` or `{"channels": [...]}`, `"event"` (or `"name"`),
+ * optional `"data"` (any JSON; default `{}`) and `"socket_id"`. Throws a LineError naming the problem.
+ */
+export function parseEventLine(text: string, line: number, rules: LineRules = {}): BulkEvent {
+  const fail = (problem: string): never => {
+    throw new LineError(line, problem);
+  };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    fail(`invalid JSON (${(error as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail(`expected a JSON object like ${EXAMPLE}`);
+  }
+  const record = value as Record<string, unknown>;
+  for (const key in record) {
+    if (!FIELDS.has(key)) fail(`unknown field ${JSON.stringify(key)} (allowed: channel or channels, event or name, data, socket_id)`);
+  }
+  let channels: string[];
+  if (record.channel !== undefined) {
+    if (record.channels !== undefined) fail('give "channel" or "channels", not both');
+    channels = [record.channel as string];
+  } else if (record.channels !== undefined) {
+    if (!Array.isArray(record.channels) || record.channels.length === 0) fail('"channels" must be a non-empty array of channel names');
+    channels = record.channels as string[];
+  } else {
+    return fail(`missing "channel" (or "channels"), e.g. ${EXAMPLE}`);
+  }
+  for (const name of channels) {
+    const problem = channelNameProblem(name);
+    if (problem) fail(`invalid channel name ${JSON.stringify(name)}: ${problem}`);
+    if (rules.encryptedProblem && channelType(name) === 'encrypted') fail(`channel "${name}" is encrypted, but ${rules.encryptedProblem}`);
+  }
+  if (channels.length > 1) channels = [...new Set(channels)];
+  if (record.event !== undefined && record.name !== undefined) fail('give "event" or "name", not both');
+  const event = record.event ?? record.name;
+  if (event === undefined) fail('missing "event" (the event name)');
+  try {
+    validateEventName(event);
+  } catch (error) {
+    fail(lowerFirst((error as Error).message));
+  }
+  const data = record.data === undefined ? {} : record.data;
+  const limit = (rules.maxPayloadKb ?? LIMITS.defaultMaxPayloadKb) * 1024;
+  // Short payloads cannot be over the limit: skip serializing them (the common case, and pass 2 repeats it).
+  if (text.length * 3 > limit) {
+    let bytes: number;
+    try {
+      bytes = Buffer.byteLength(serializePayload(data));
+    } catch (error) {
+      return fail(lowerFirst((error as Error).message));
+    }
+    if (bytes > limit) fail(`the data is ${bytes} bytes; the limit for this connection is ${limit} bytes (${limit / 1024} KB)`);
+  }
+  let socketId: string | undefined;
+  if (record.socket_id !== undefined) {
+    try {
+      socketId = validateSocketId(record.socket_id);
+    } catch (error) {
+      fail(lowerFirst((error as Error).message));
+    }
+  }
+  return { line, channels, event: event as string, data, ...(socketId ? { socketId } : {}), raw: text };
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+/** An event as a line of input (what the failed output holds when only some of its channels failed). */
+export function formatEventLine(event: Pick<BulkEvent, 'channels' | 'event' | 'data' | 'socketId'>): string {
+  return JSON.stringify({
+    ...(event.channels.length === 1 ? { channel: event.channels[0] } : { channels: event.channels }),
+    event: event.event,
+    data: event.data,
+    ...(event.socketId ? { socket_id: event.socketId } : {}),
+  });
+}
+
+/** What a validation pass found. */
+export interface NdjsonCheck {
+  /** Valid events. */
+  events: number;
+  /** Lines read, blank ones included. */
+  lines: number;
+  /** Events that go out as a batch entry (one channel, not encrypted); the others are single triggers. */
+  batchable: number;
+  /** The first invalid lines (at most `maxErrors`), in order. */
+  errors: { line: number; problem: string }[];
+  /** True when more lines were invalid than listed. */
+  moreErrors: boolean;
+  /** The parsed events, when asked for with `retainBytes` and the input was small enough. */
+  retained?: BulkEvent[];
+}
+
+/**
+ * Validates every line of an NDJSON stream: the first pass of `emit --file`. Stops reading after
+ * `maxErrors` invalid lines. Keeps nothing, unless `retainBytes` is given: then the parsed events are kept
+ * (`retained`) while their lines total at most that many bytes, so a small input need not be read twice.
+ */
+export async function checkNdjson(
+  lines: AsyncIterable<NdjsonLine[]>,
+  rules: LineRules = {},
+  options: { maxErrors?: number; retainBytes?: number } = {},
+): Promise<NdjsonCheck> {
+  const maxErrors = options.maxErrors ?? 10;
+  const result: NdjsonCheck = { events: 0, lines: 0, batchable: 0, errors: [], moreErrors: false };
+  let retained: BulkEvent[] | undefined = options.retainBytes ? [] : undefined;
+  let retainedBytes = 0;
+  try {
+    for await (const batch of lines) {
+      for (const { line, text } of batch) {
+        result.lines = line;
+        try {
+          const event = parseEventLine(text, line, rules);
+          result.events++;
+          if (isBatchable(event)) result.batchable++;
+          if (retained) {
+            retainedBytes += text.length;
+            if (retainedBytes > options.retainBytes!) retained = undefined;
+            else retained.push(event);
+          }
+        } catch (error) {
+          if (!(error instanceof LineError)) throw error;
+          if (result.errors.length >= maxErrors) {
+            result.moreErrors = true;
+            return result;
+          }
+          result.errors.push({ line: error.line, problem: error.problem });
+        }
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof LineTooLongError)) throw error;
+    result.errors.push({ line: error.line, problem: error.message.replace(/^line \d+: /, '') });
+  }
+  if (retained && result.errors.length === 0) result.retained = retained;
+  return result;
+}
+
+/** One channel, not encrypted: can be an entry of a batch request. */
+export function isBatchable(event: Pick<BulkEvent, 'channels'>): boolean {
+  // The test of channelType(…) === 'encrypted', inlined: this runs several times for every event sent.
+  return event.channels.length === 1 && !event.channels[0]!.startsWith('private-encrypted-');
+}
