@@ -8,8 +8,8 @@ import { channelType } from '../channels.js';
 import type { BroadcastUser } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { channelNameProblem, isValidSocketId } from '../validation.js';
-import { applyRules, rulesOf } from './rules.js';
-import { channelAuthBody, presenceChannelData, type AuthCredentials, type ChannelAuth } from './sign.js';
+import { decideRules, isThenable, rulesOf, type CompiledRule, type RuleDecision } from './rules.js';
+import { createSigner, presenceChannelData, signSubscription, type AuthCredentials, type ChannelAuth, type Signer } from './sign.js';
 
 /** Stable error codes in auth responses (`{ "error": { "code", "message" } }`). */
 export type AuthErrorCode =
@@ -103,29 +103,48 @@ export function checkSubscription(socketId: unknown, channelName: unknown): Auth
  * ConfigError only for configuration that fails every request (no pusher connection, an invalid rule).
  */
 export async function authorize(broadcast: Broadcast, socketId: unknown, channelName: unknown, user: unknown): Promise<AuthorizeResult> {
-  const credentials = credentialsOf(broadcast);
+  const signer = signerOf(broadcast);
   const rules = rulesOf(broadcast.config);
   const invalid = checkSubscription(socketId, channelName);
   if (invalid) return invalid;
-  const channel = channelName as string;
+  return decideSubscription(signer, rules, socketId as string, channelName as string, user);
+}
 
+const signers = new WeakMap<Broadcast, Signer>();
+
+/** The connection's credentials prepared for signing, once per Broadcast (its connection never changes). */
+export function signerOf(broadcast: Broadcast): Signer {
+  let signer = signers.get(broadcast);
+  if (!signer) {
+    signer = createSigner(credentialsOf(broadcast));
+    signers.set(broadcast, signer);
+  }
+  return signer;
+}
+
+/**
+ * The decision for a subscription whose socket id and channel name `checkSubscription` accepted: the user
+ * check, the rules, the signature. Synchronous unless a rule returns a promise (the auth handler's hot path).
+ */
+export function decideSubscription(signer: Signer, rules: readonly CompiledRule[], socketId: string, channel: string, user: unknown): AuthorizeResult | Promise<AuthorizeResult> {
   if (user === null || user === undefined || user === false) return failure(403, 'unauthenticated', 'No authenticated user');
   if (!isBroadcastUser(user)) {
     return failure(403, 'unauthenticated', 'No authenticated user', {
       cause: new ConfigError('The auth handler\'s user() returned a value without an id (a non-empty string or a number)'),
     });
   }
+  const decision = decideRules(rules, user, channel);
+  if (isThenable(decision)) return decision.then((d) => signDecision(signer, socketId, channel, user, d));
+  return signDecision(signer, socketId, channel, user, decision);
+}
 
-  const decision = await applyRules(rules, user, channel);
+function signDecision(signer: Signer, socketId: string, channel: string, user: BroadcastUser, decision: RuleDecision): AuthorizeResult {
   if (!decision.allowed) {
-    return failure(403, 'forbidden', FORBIDDEN_MESSAGE, {
-      rule: decision.rule,
-      ...(decision.reason === 'error' ? { cause: decision.error } : {}),
-    });
+    return failure(403, 'forbidden', FORBIDDEN_MESSAGE, decision.reason === 'error' ? { rule: decision.rule, cause: decision.error } : { rule: decision.rule });
   }
-
+  const type = channelType(channel);
   let channelData: string | undefined;
-  if (channelType(channel) === 'presence') {
+  if (type === 'presence') {
     try {
       channelData = presenceChannelData(user.id, decision.userInfo);
     } catch (error) {
@@ -134,8 +153,10 @@ export async function authorize(broadcast: Broadcast, socketId: unknown, channel
     }
   }
   try {
-    const body = channelAuthBody(credentials, socketId as string, channel, channelData);
-    return { ok: true, status: 200, body, channel, ...(decision.rule ? { rule: decision.rule } : {}) };
+    const body = signSubscription(signer, socketId, channel, type, channelData);
+    const result: AuthorizeSuccess = { ok: true, status: 200, body, channel };
+    if (decision.rule) result.rule = decision.rule;
+    return result;
   } catch (error) {
     if (error instanceof ConfigError) {
       return failure(500, 'encryption_not_configured', 'Encrypted channels are not configured on this server', { cause: error });

@@ -2,7 +2,7 @@
  * Channel authorization rules, Laravel style: patterns on the channel name without its type prefix, with
  * `{param}` placeholders (`'orders.{orderId}'` matches `private-orders.42` and `presence-orders.42`).
  */
-import { channelType, stripPrefix } from '../channels.js';
+import { channelType } from '../channels.js';
 import type { BroadcastConfig, BroadcastUser, ChannelRule } from '../config.js';
 import { ConfigError } from '../errors.js';
 
@@ -102,17 +102,38 @@ export function ruleChannelType(channel: string): RuleChannelType | undefined {
 
 /** The first rule (in config order) whose pattern and type match the full channel name, with its parameters. */
 export function matchRule(rules: readonly CompiledRule[], channel: string): { rule: CompiledRule; params: Record<string, string> } | undefined {
-  const type = ruleChannelType(channel);
-  if (!type) return undefined;
-  const name = stripPrefix(channel);
+  // The prefix decides the type and what the patterns see (channelType / stripPrefix, inlined: this runs per request).
+  let type: RuleChannelType;
+  let name: string;
+  if (channel.startsWith('private-encrypted-')) {
+    type = 'private';
+    name = channel.slice(18);
+  } else if (channel.startsWith('private-')) {
+    type = 'private';
+    name = channel.slice(8);
+  } else if (channel.startsWith('presence-')) {
+    type = 'presence';
+    name = channel.slice(9);
+  } else {
+    return undefined;
+  }
   for (const rule of rules) {
     if (!rule.types.includes(type)) continue;
     const match = rule.regex.exec(name);
-    if (!match) continue;
-    // fromEntries defines own properties, so a placeholder named __proto__ cannot reach the prototype.
-    return { rule, params: Object.fromEntries(rule.params.map((p, i) => [p, match[i + 1]!])) };
+    if (match) return { rule, params: paramsOf(rule.params, match) };
   }
   return undefined;
+}
+
+function paramsOf(names: readonly string[], match: RegExpExecArray): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    // A placeholder named __proto__ must be an own property, not the prototype.
+    if (name === '__proto__') Object.defineProperty(params, name, { value: match[i + 1]!, enumerable: true, writable: true, configurable: true });
+    else params[name] = match[i + 1]!;
+  }
+  return params;
 }
 
 /** What the rules decided for one subscription. */
@@ -126,21 +147,44 @@ export type RuleDecision =
  * anything else refuses. A rule that throws or rejects refuses (`reason: 'error'`) instead of propagating.
  */
 export async function applyRules(rules: readonly CompiledRule[], user: BroadcastUser, channel: string): Promise<RuleDecision> {
+  return decideRules(rules, user, channel);
+}
+
+/** `applyRules`, but synchronous unless the matching rule returns a promise (the auth handler's hot path). */
+export function decideRules(rules: readonly CompiledRule[], user: BroadcastUser, channel: string): RuleDecision | Promise<RuleDecision> {
   if (rules.length === 0) return { allowed: true };
   const found = matchRule(rules, channel);
   if (!found) return { allowed: false, reason: 'no-rule' };
   const { rule, params } = found;
-  let result: unknown;
   try {
-    result = await rule.authorize(user, params);
+    const result: unknown = rule.authorize(user, params);
+    if (isThenable(result)) {
+      return Promise.resolve(result).then(
+        (value) => ruleResult(rule, value),
+        (error: unknown) => ruleError(rule, error),
+      );
+    }
+    return ruleResult(rule, result);
   } catch (error) {
-    return { allowed: false, reason: 'error', rule: rule.pattern, error };
+    return ruleError(rule, error);
   }
+}
+
+function ruleResult(rule: CompiledRule, result: unknown): RuleDecision {
   if (result === true) return { allowed: true, rule: rule.pattern };
   if (result !== null && typeof result === 'object' && !Array.isArray(result)) {
     return { allowed: true, rule: rule.pattern, userInfo: result as Record<string, unknown> };
   }
   return { allowed: false, reason: 'refused', rule: rule.pattern };
+}
+
+function ruleError(rule: CompiledRule, error: unknown): RuleDecision {
+  return { allowed: false, reason: 'error', rule: rule.pattern, error };
+}
+
+/** True for a promise or any other thenable (what `await` would wait for). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
 const cache = new WeakMap<object, CompiledRule[]>();

@@ -2,8 +2,8 @@
  * Pusher channel-authorization signatures. Pure functions over node:crypto, checked against Pusher's
  * published examples in test/unit/sign.test.ts.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { channelType } from '../channels.js';
+import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { channelType, type ChannelType } from '../channels.js';
 import { ConfigError, ValidationError } from '../errors.js';
 import { validateChannelName, validateSocketId } from '../validation.js';
 
@@ -21,7 +21,7 @@ export interface ChannelAuth {
 }
 
 /** Hex HMAC-SHA256 of `text` with `secret`. */
-export function hmacHex(secret: string, text: string | Buffer): string {
+export function hmacHex(secret: string | KeyObject, text: string | Buffer): string {
   return createHmac('sha256', secret).update(text).digest('hex');
 }
 
@@ -49,9 +49,54 @@ export function presenceChannelData(userId: string | number, userInfo?: unknown)
 
 /** Per-channel key for `private-encrypted-` channels: SHA-256 of the channel name and the master key, base64. */
 export function sharedSecret(channel: string, encryptionMasterKeyBase64: string): string {
-  return createHash('sha256')
-    .update(Buffer.concat([Buffer.from(channel), Buffer.from(encryptionMasterKeyBase64, 'base64')]))
-    .digest('base64');
+  return sharedSecretFrom(channel, Buffer.from(encryptionMasterKeyBase64, 'base64'));
+}
+
+function sharedSecretFrom(channel: string, masterKey: Buffer): string {
+  return createHash('sha256').update(channel).update(masterKey).digest('base64');
+}
+
+/**
+ * Credentials prepared once for signing many subscriptions (the auth handler): the secret as a KeyObject
+ * and the master key decoded, so a request pays for neither. Internal.
+ */
+export interface Signer {
+  key: string;
+  hmacKey: KeyObject;
+  masterKey?: Buffer;
+  connectionName?: string;
+}
+
+export function createSigner(credentials: AuthCredentials & { connectionName?: string }): Signer {
+  const master = credentials.encryptionMasterKeyBase64;
+  return {
+    key: credentials.key,
+    hmacKey: createSecretKey(Buffer.from(credentials.secret)),
+    ...(master ? { masterKey: Buffer.from(master, 'base64') } : {}),
+    ...(credentials.connectionName === undefined ? {} : { connectionName: credentials.connectionName }),
+  };
+}
+
+/**
+ * The auth body for a socket id and a non-public channel name that the caller has already checked (the
+ * auth handler checks both before anything else runs). Throws a ConfigError for an encrypted channel
+ * without a master key.
+ */
+export function signSubscription(signer: Signer, socketId: string, channel: string, type: ChannelType, channelData?: string): ChannelAuth {
+  const auth = `${signer.key}:${hmacHex(signer.hmacKey, stringToSign(socketId, channel, channelData))}`;
+  if (type === 'encrypted') {
+    if (!signer.masterKey) throw missingMasterKey(channel, signer.connectionName);
+    const shared = sharedSecretFrom(channel, signer.masterKey);
+    return channelData === undefined ? { auth, shared_secret: shared } : { auth, channel_data: channelData, shared_secret: shared };
+  }
+  return channelData === undefined ? { auth } : { auth, channel_data: channelData };
+}
+
+function missingMasterKey(channel: string, connectionName: string | undefined): ConfigError {
+  const connection = connectionName ? ` connection "${connectionName}"` : ' the connection';
+  return new ConfigError(`Channel "${channel}" is encrypted, but${connection} has no encryptionMasterKeyBase64`, {
+    hint: 'Set PUSHER_ENCRYPTION_MASTER_KEY_BASE64 (32 bytes, base64: openssl rand -base64 32)',
+  });
 }
 
 /**
@@ -76,16 +121,9 @@ export function channelAuthBody(
   if (type === 'presence' && channelData === undefined) {
     throw new ValidationError(`Presence channel "${channel}" needs channel_data with a user_id`);
   }
+  if (type === 'encrypted' && !credentials.encryptionMasterKeyBase64) throw missingMasterKey(channel, credentials.connectionName);
   let shared: string | undefined;
-  if (type === 'encrypted') {
-    if (!credentials.encryptionMasterKeyBase64) {
-      const connection = credentials.connectionName ? ` connection "${credentials.connectionName}"` : ' the connection';
-      throw new ConfigError(`Channel "${channel}" is encrypted, but${connection} has no encryptionMasterKeyBase64`, {
-        hint: 'Set PUSHER_ENCRYPTION_MASTER_KEY_BASE64 (32 bytes, base64: openssl rand -base64 32)',
-      });
-    }
-    shared = sharedSecret(channel, credentials.encryptionMasterKeyBase64);
-  }
+  if (type === 'encrypted') shared = sharedSecret(channel, credentials.encryptionMasterKeyBase64!);
   return {
     auth: signChannel(credentials, socketId, channel, channelData),
     ...(channelData === undefined ? {} : { channel_data: channelData }),

@@ -198,6 +198,108 @@ describe('the auth route under malformed input', () => {
     expect(problems.filter((p) => p.kind === 'internal')).toEqual([]);
   });
 
+  it('lets a client still uploading an oversized body read the 413, then ends the connection cleanly', async () => {
+    // Declared and chunked: the 413 comes after the first 64 KB; the client then sends the rest. Closing at
+    // once (what Node does after a `Connection: close` answer) would reset the connection under its writes.
+    const declared = (size: number) => `POST ${ROUTE} HTTP/1.1\r\nHost: x\r\nx-user: 1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${size}\r\n\r\n`;
+    const chunked = `POST ${ROUTE} HTTP/1.1\r\nHost: x\r\nx-user: 1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const chunk = (n: number) => Buffer.concat([Buffer.from(`${n.toString(16)}\r\n`), Buffer.alloc(n, 'x'), Buffer.from('\r\n')]);
+    const uploads = [
+      { head: declared(600_000), first: Buffer.alloc(65_536, 'x'), rest: [Buffer.alloc(300_000, 'x'), Buffer.alloc(600_000 - 365_536, 'x')] },
+      { head: chunked, first: chunk(65_536), rest: [chunk(300_000), Buffer.concat([chunk(200_000), Buffer.from('0\r\n\r\n')])] },
+    ];
+    const results = await Promise.all(
+      uploads.map(
+        ({ head, first, rest }) =>
+          new Promise<{ status: number | null; connection: string | null; error: string | null; ended: boolean }>((resolve) => {
+            const socket = connect(port, '127.0.0.1');
+            let data = '';
+            let error: string | null = null;
+            let ended = false;
+            let sentRest = false;
+            socket.on('data', (d: Buffer) => {
+              data += d.toString('latin1');
+              if (!sentRest && data.includes('\r\n\r\n')) {
+                sentRest = true;
+                for (const part of rest) socket.write(part);
+              }
+            });
+            socket.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+            socket.on('end', () => (ended = true));
+            socket.on('close', () => {
+              clearTimeout(timer);
+              resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1]) || null, connection: /\r\nconnection: (\S+)/i.exec(data)?.[1] ?? null, error, ended });
+            });
+            const timer = setTimeout(() => socket.destroy(), 5000);
+            socket.write(head);
+            socket.write(first);
+          }),
+      ),
+    );
+    for (const result of results) expect(result).toEqual({ status: 413, connection: 'close', error: null, ended: true });
+  });
+
+  it('stops reading an endless oversized upload and closes it within a few seconds', async () => {
+    const started = Date.now();
+    const result = await new Promise<{ status: number | null; written: number; ms: number }>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      let data = '';
+      let written = 0;
+      let closedAt = 0;
+      const block = Buffer.alloc(256 * 1024, 'x');
+      const pump = () => {
+        while (!socket.destroyed && written < 500e6) {
+          written += block.length;
+          if (!socket.write(block)) return void socket.once('drain', pump);
+        }
+      };
+      socket.on('data', (d: Buffer) => (data += d.toString('latin1')));
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        clearTimeout(timer);
+        closedAt ||= Date.now();
+        resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1]) || null, written, ms: closedAt - started });
+      });
+      const timer = setTimeout(() => socket.destroy(), 8000);
+      socket.write(`POST ${ROUTE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500000000\r\n\r\n`);
+      pump();
+    });
+    expect(result.status).toBe(413);
+    // The handler discards at most 1 MB and lingers at most 2 s: the client got a few MB into socket
+    // buffers, not the hundreds it would have pushed through a server that kept reading.
+    expect(result.written).toBeLessThan(32e6);
+    expect(result.ms).toBeGreaterThan(1500);
+    expect(result.ms).toBeLessThan(5000);
+  });
+
+  it('lets go promptly of a request whose client disconnects mid-body, long before the body timeout', async () => {
+    const settled: number[] = [];
+    const reported: AuthErrorInfo[] = [];
+    const handler = createAuthHandler(new Broadcast({}, { env }), { user: () => ({ id: 1 }), bodyTimeoutMs: 5000, onError: (_e, info) => reported.push(info) });
+    const started = Date.now();
+    const server = createServer((req, res) => void handler(req, res).then(() => settled.push(Date.now() - started)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port: own } = server.address() as AddressInfo;
+      const sockets = Array.from({ length: 5 }, () => {
+        const socket = connect(own, '127.0.0.1');
+        socket.on('error', () => {});
+        socket.write(`POST ${ROUTE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"socket_id":`);
+        return socket;
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      for (const socket of sockets) socket.destroy();
+      for (let i = 0; i < 40 && settled.length < 5; i++) await new Promise((r) => setTimeout(r, 50));
+      // Within one sweep of the deadline timer (a tenth of bodyTimeoutMs), not after the 5 s timeout.
+      expect(settled).toHaveLength(5);
+      expect(Math.max(...settled)).toBeLessThan(1500);
+      expect(reported).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('still answers a valid request, and many at once, afterwards', async () => {
     const responses = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
