@@ -2,7 +2,7 @@
  * Bulk sending (what `broadcast emit --file` runs), as a library: a sender that batches, keeps per-channel
  * order and accounts for every event. The NDJSON input side is in ndjson.ts.
  *
- * Design of the sender (see docs/readme/bulk.md):
+ * Design of the sender (see "Bulk emit" in README.md):
  * - Every channel has a FIFO queue of its pending events. A channel is "busy" while a request containing it
  *   is in flight, and a request is only started for channels that are not busy, from the heads of their
  *   queues. So two requests that carry the same channel are never in flight together, and each channel's

@@ -1,6 +1,6 @@
 /**
  * `broadcast emit --file <path | ->`: sends the events of an NDJSON file (see src/bulk.ts and
- * docs/readme/bulk.md). Two streaming passes over the input: the first validates every line and sends
+ * "Bulk emit" in README.md). Two streaming passes over the input: the first validates every line and sends
  * nothing if one is bad; the second sends. Standard input cannot be read twice, so it is copied to a
  * private temporary file while the first pass reads it.
  */

@@ -5,7 +5,7 @@
  * events (encrypting `private-encrypted-` ones) and signs them (`createSignedQueryString`); this driver only
  * sends them, so it sees each request's connection and answer directly.
  *
- * Retry policy (see docs/readme/reliability.md):
+ * Retry policy (see "Reliability" in README.md):
  * - retried: connection refused, host not found, no connection within the connect timeout, a reset before
  *   the connection was established, HTTP 429 and 503 (after `Retry-After` when the server sends one);
  * - not retried: any other 4xx/5xx answer, and a request whose answer was lost after the connection was
