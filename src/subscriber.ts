@@ -126,7 +126,9 @@ export async function createSubscriber(connection: PusherConnection, options: Su
           let channelData: string | undefined;
           if (type === 'presence') {
             if (!options.user) throw new UsageError(`Joining presence channel ${channelName} needs a user id`);
-            channelData = presenceChannelData(options.user.id, options.user.info);
+            // Always send user_info: soketi leaves a member without one out of the member list it sends
+            // (its hash maps the id to undefined, which JSON drops), so clients would not see the member.
+            channelData = presenceChannelData(options.user.id, options.user.info ?? {});
           }
           if (type === 'encrypted' && !masterKey) {
             throw new ConfigError(`Channel ${channelName} is encrypted, but the connection has no encryptionMasterKeyBase64`);

@@ -51,6 +51,19 @@ describe('listen --json receives what is emitted', () => {
     expect(records.at(-1)).toEqual({ type: 'status', status: 'done', exitCode: 0, events: 3 });
   });
 
+  it('lists the members already in a presence channel, also when joining without --user-info', async () => {
+    const channel = `presence-lobby-${uid()}`;
+    const first = startCli(['listen', channel, '--json', '--user', '8', '--timeout', '20'], { env });
+    await first.waitForRecord(subscribed);
+    const second = startCli(['listen', channel, '--json', '--user', '7', '--timeout', '1'], { env });
+    const status = await second.waitForRecord(subscribed);
+    const ids = (status.members as Record<string, { id: string }[]>)[channel]!.map((m) => m.id).sort();
+    expect(ids).toEqual(['7', '8']);
+    expect((await second.exited()).code).toBe(0);
+    first.signal('SIGINT');
+    expect((await first.exited()).code).toBe(130);
+  });
+
   it('decrypts events on an encrypted channel with the master key', async () => {
     const channel = `private-encrypted-vault-${uid()}`;
     const run = startCli(['listen', channel, '--json', '--count', '1', '--timeout', '15'], { env });
