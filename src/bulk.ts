@@ -323,8 +323,9 @@ export async function sendBulk(
     options.failed?.write(line);
   };
 
-  // Starts every job that can start now (no rate limit); returns how many were handed out.
-  const pump = (): number => {
+  // Starts every job that can start now; returns how many were handed out. With a rate limit, each job
+  // first waits for its tokens (only the main loop pumps then); without one, nothing here awaits.
+  const pump = async (): Promise<number> => {
     let handed = 0;
     while (!result.stopped && inFlight < concurrency) {
       const job = scheduler.next();
@@ -334,6 +335,15 @@ export async function sendBulk(
         for (const e of job.events) writeFailed(e.raw);
         scheduler.done(job);
         continue;
+      }
+      if (limiter) {
+        await limiter.take(job.events.length);
+        if (result.stopped) {
+          // Stopped while waiting for the rate limiter: this job was not sent.
+          for (const e of job.events) writeFailed(e.raw);
+          scheduler.done(job);
+          break;
+        }
       }
       inFlight++;
       void run(job);
@@ -362,7 +372,7 @@ export async function sendBulk(
     try {
       scheduler.done(job);
       // Without a rate limit the next requests start right here, not after a round trip through the main loop.
-      if (!limiter) pump();
+      if (!limiter) await pump();
     } catch (error) {
       crash ??= error;
       wake(true);
@@ -403,31 +413,6 @@ export async function sendBulk(
     }
   };
 
-  // With a rate limit, jobs start here, each after its tokens.
-  const pumpLimited = async (): Promise<number> => {
-    let handed = 0;
-    while (!result.stopped && inFlight < concurrency) {
-      const job = scheduler.next();
-      if (!job) break;
-      handed++;
-      if (job.kind === 'fail') {
-        for (const e of job.events) writeFailed(e.raw);
-        scheduler.done(job);
-        continue;
-      }
-      await limiter!.take(job.events.length);
-      if (result.stopped) {
-        // Stopped while waiting for the rate limiter: this job was not sent.
-        for (const e of job.events) writeFailed(e.raw);
-        scheduler.done(job);
-        break;
-      }
-      inFlight++;
-      void run(job);
-    }
-    return handed;
-  };
-
   let timer: NodeJS.Timeout | undefined;
   if (options.onProgress) {
     const report = () =>
@@ -464,11 +449,11 @@ export async function sendBulk(
           }
           scheduler.push(event);
         }
-        if (!limiter) pump();
+        if (!limiter) await pump();
         if (options.failed?.ready) await options.failed.ready();
       }
       if (result.stopped) break;
-      const handed = limiter ? await pumpLimited() : pump();
+      const handed = await pump();
       if (result.stopped) break;
       if (readerDone && scheduler.pending === 0 && inFlight === 0) break;
       const canRead = !readerDone && scheduler.pending < window;
