@@ -1,6 +1,7 @@
 /**
- * Starts a private soketi for the benchmark on a free port and stops it by its own process group
- * (the same pattern as test/helpers/soketi.ts; uWebSockets binds with SO_REUSEPORT, so never share a port).
+ * Starts a private soketi (the Pusher-protocol server from devDependencies) on a free port and stops it by its
+ * own process group. Used by the benchmark and, through test/helpers/soketi.ts, by the tests. Never reuse a
+ * port: uWebSockets binds with SO_REUSEPORT (see ../shared/NOTES.md).
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+/** @returns {Promise<number>} a port nothing listens on right now */
 export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -21,9 +23,12 @@ export function freePort() {
   });
 }
 
+/**
+ * @param {{ port?: number, env?: Record<string, string>, credentials?: { appId: string, key: string, secret: string } }} [options]
+ */
 export async function startSoketi(options = {}) {
   const port = options.port ?? (await freePort());
-  const credentials = { appId: 'bench-app', key: 'bench-key', secret: 'bench-secret-0123456789' };
+  const credentials = options.credentials ?? { appId: 'bench-app', key: 'bench-key', secret: 'bench-secret-0123456789' };
   const child = spawn(path.join(root, 'node_modules/.bin/soketi'), ['start'], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -40,20 +45,20 @@ export async function startSoketi(options = {}) {
     },
   });
   let stderr = '';
-  child.stderr.on('data', (d) => {
+  child.stderr?.on('data', (d) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
-      process.kill(-child.pid, 'SIGTERM');
+      process.kill(-(/** @type {number} */ (child.pid)), 'SIGTERM');
     } catch {
       return;
     }
     const timer = setTimeout(() => {
       try {
-        process.kill(-child.pid, 'SIGKILL');
+        process.kill(-(/** @type {number} */ (child.pid)), 'SIGKILL');
       } catch {
         // already gone
       }
@@ -80,7 +85,7 @@ export async function startSoketi(options = {}) {
     host: '127.0.0.1',
     port,
     ...credentials,
-    pid: child.pid,
+    pid: /** @type {number} */ (child.pid),
     env: {
       PUSHER_APP_ID: credentials.appId,
       PUSHER_APP_KEY: credentials.key,

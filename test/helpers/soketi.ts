@@ -1,11 +1,10 @@
 /**
- * Starts a real soketi (Pusher-protocol server) on a free port for the tests, and stops it by its own
- * process group. Never reuses a port: uWebSockets binds with SO_REUSEPORT (see ../shared/NOTES.md).
+ * The tests' real soketi: bench/soketi.js (one launcher for the tests and the benchmark) with the tests'
+ * credentials and client events enabled. It starts on a free port and stops by its own process group.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { freePort, startSoketi as launch } from '../../bench/soketi.js';
+
+export { freePort };
 
 export interface SoketiServer {
   host: string;
@@ -19,89 +18,10 @@ export interface SoketiServer {
   stop(): Promise<void>;
 }
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+export function startSoketi(options: { env?: Record<string, string>; port?: number } = {}): Promise<SoketiServer> {
+  return launch({
+    port: options.port,
+    credentials: { appId: 'app-id', key: 'app-key', secret: 'app-secret-for-tests' },
+    env: { SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES: 'true', ...options.env },
   });
-}
-
-export async function startSoketi(options: { env?: Record<string, string>; port?: number } = {}): Promise<SoketiServer> {
-  const port = options.port ?? (await freePort());
-  const credentials = { appId: 'app-id', key: 'app-key', secret: 'app-secret-for-tests' };
-  const child: ChildProcess = spawn(path.join(root, 'node_modules/.bin/soketi'), ['start'], {
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      ...process.env,
-      SOKETI_PORT: String(port),
-      SOKETI_HOST: '127.0.0.1',
-      SOKETI_DEFAULT_APP_ID: credentials.appId,
-      SOKETI_DEFAULT_APP_KEY: credentials.key,
-      SOKETI_DEFAULT_APP_SECRET: credentials.secret,
-      SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES: 'true',
-      SOKETI_METRICS_ENABLED: 'false',
-      SOKETI_DEBUG: '0',
-      ...options.env,
-    },
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    try {
-      process.kill(-child.pid!, 'SIGTERM');
-    } catch {
-      return;
-    }
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, 3000);
-    await exited;
-    clearTimeout(timer);
-  };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`soketi exited with ${child.exitCode}: ${stderr}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/`);
-      if (res.ok && (await res.text()).trim() === 'OK') break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`soketi did not start on port ${port} within 30 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    host: '127.0.0.1',
-    port,
-    ...credentials,
-    pid: child.pid!,
-    env: {
-      PUSHER_APP_ID: credentials.appId,
-      PUSHER_APP_KEY: credentials.key,
-      PUSHER_APP_SECRET: credentials.secret,
-      PUSHER_HOST: '127.0.0.1',
-      PUSHER_PORT: String(port),
-      PUSHER_SCHEME: 'http',
-    },
-    stop,
-  };
 }
