@@ -29,17 +29,24 @@ export interface Listener {
   disconnect(): void;
 }
 
+/** pusher-js options that connect to `server` over plain WebSockets (also what Laravel Echo takes). */
+export function socketOptions(server: SoketiServer) {
+  return {
+    cluster: 'mt1',
+    wsHost: server.host,
+    wsPort: server.port,
+    forceTLS: false,
+    enabledTransports: ['ws' as const],
+    disableStats: true,
+  };
+}
+
 export async function listen(
   server: SoketiServer,
   options: { user?: { id: string | number; info?: unknown }; authorizer?: PusherOptions['channelAuthorization']; masterKey?: string } = {},
 ): Promise<Listener> {
   const client = new Pusher(server.key, {
-    cluster: 'mt1',
-    wsHost: server.host,
-    wsPort: server.port,
-    forceTLS: false,
-    enabledTransports: ['ws'],
-    disableStats: true,
+    ...socketOptions(server),
     channelAuthorization: options.authorizer ?? {
       endpoint: '/unused',
       transport: 'ajax',

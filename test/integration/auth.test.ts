@@ -10,7 +10,7 @@ import { Broadcast } from '../../src/broadcast.js';
 import type { BroadcastConfig } from '../../src/config.js';
 import { runCli } from '../helpers/cli.js';
 import type { SoketiServer } from '../helpers/soketi.js';
-import { Pusher } from '../helpers/listener.js';
+import { Pusher, socketOptions } from '../helpers/listener.js';
 
 const server = inject('soketi') as SoketiServer;
 const uid = () => Math.random().toString(36).slice(2, 10);
@@ -57,12 +57,7 @@ describe('createAuthHandler with pusher-js, Laravel Echo and soketi', () => {
 
   async function connect(userId?: string): Promise<Pusher> {
     const client = new Pusher(server.key, {
-      cluster: 'mt1',
-      wsHost: server.host,
-      wsPort: server.port,
-      forceTLS: false,
-      enabledTransports: ['ws'],
-      disableStats: true,
+      ...socketOptions(server),
       channelAuthorization: { endpoint, transport: 'ajax', headers: userId ? { 'x-user-id': userId } : {} },
     });
     clients.push(client);
@@ -151,12 +146,7 @@ describe('createAuthHandler with pusher-js, Laravel Echo and soketi', () => {
       broadcaster: 'pusher',
       Pusher,
       key: server.key,
-      cluster: 'mt1',
-      wsHost: server.host,
-      wsPort: server.port,
-      forceTLS: false,
-      enabledTransports: ['ws'],
-      disableStats: true,
+      ...socketOptions(server),
       authEndpoint: endpoint,
       auth: { headers: { 'x-user-id': '3' } },
     });
