@@ -37,9 +37,15 @@ export async function openBroadcast(ctx: Context, network: NetworkOptions = {}):
     connection: options.connection,
     env: ctx.env,
     logger: () => {},
-    onRequest: ({ method, path: p, status, ms }) =>
-      io.debug(`${method} ${p} → ${status ?? 'no response'} (${ms.toFixed(0)} ms)`),
-    onRetry: ({ attempt, delayMs, error }) => io.debug(`retry ${attempt} in ${delayMs} ms: ${error.message}`),
+    // Request logging only with --verbose: bulk sends make thousands of requests.
+    ...(io.verbose
+      ? {
+          onRequest: ({ method, path: p, status, ms }: { method: string; path: string; status?: number; ms: number }) =>
+            io.debug(`${method} ${p} → ${status ?? 'no response'} (${ms.toFixed(0)} ms)`),
+          onRetry: ({ attempt, delayMs, error }: { attempt: number; delayMs: number; error: Error }) =>
+            io.debug(`retry ${attempt} in ${delayMs} ms: ${error.message}`),
+        }
+      : {}),
   });
   const connection = broadcast.resolved.connection;
   io.addSecrets(secretsOf(connection));
