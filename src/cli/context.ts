@@ -61,8 +61,14 @@ export function projectDir(ctx: Context, broadcast: Broadcast): string {
   return broadcast.configPath ? path.dirname(broadcast.configPath) : ctx.cwd;
 }
 
-export async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
+/** All of a stream, as bytes (for signatures over a raw body). */
+export async function readBytes(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+/** All of a stream, as UTF-8 text. */
+export async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
+  return (await readBytes(stream)).toString('utf8');
 }

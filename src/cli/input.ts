@@ -39,10 +39,3 @@ export function splitList(value: string, what: string): string[] {
   }
   return items;
 }
-
-/** Parses a positive integer option. */
-export function positiveInt(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive whole number, not ${JSON.stringify(value)}`);
-  return n;
-}

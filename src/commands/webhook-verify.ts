@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from '../cli/context.js';
+import { readBytes, type Context } from '../cli/context.js';
 import { listConnections, resolveConnection, secretsOf, type PusherConnection } from '../config.js';
 import { ConfigError, UsageError } from '../errors.js';
 import type { WebhookEvent } from '../webhook.js';
@@ -81,9 +81,7 @@ async function readBody(ctx: Context, option: string | undefined): Promise<Buffe
       hint: 'broadcast webhook:verify --signature <hex> < body.json',
     });
   }
-  const chunks: Buffer[] = [];
-  for await (const chunk of ctx.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
-  return Buffer.concat(chunks);
+  return readBytes(ctx.stdin);
 }
 
 interface App {
