@@ -121,14 +121,7 @@ export function channelAuthBody(
   if (type === 'presence' && channelData === undefined) {
     throw new ValidationError(`Presence channel "${channel}" needs channel_data with a user_id`);
   }
-  if (type === 'encrypted' && !credentials.encryptionMasterKeyBase64) throw missingMasterKey(channel, credentials.connectionName);
-  let shared: string | undefined;
-  if (type === 'encrypted') shared = sharedSecret(channel, credentials.encryptionMasterKeyBase64!);
-  return {
-    auth: signChannel(credentials, socketId, channel, channelData),
-    ...(channelData === undefined ? {} : { channel_data: channelData }),
-    ...(shared === undefined ? {} : { shared_secret: shared }),
-  };
+  return signSubscription(createSigner(credentials), socketId, channel, type, channelData);
 }
 
 /** What `verifyChannelAuth` found: which input has to differ when the signature does not match. */
