@@ -1,13 +1,13 @@
 /** The `Broadcast` facade: validates, plans and sends events over the configured connection. */
 import { authorize as authorizeSubscription, type AuthorizeResult } from './auth/authorize.js';
 import { authRoutes, type RouteDefinition, type RoutesOptions } from './auth/routes.js';
-import { channelName, channelType, type ChannelLike } from './channels.js';
+import { channelName, channelType, triggerGroups, type ChannelLike } from './channels.js';
 import { resolveConnection, type BroadcastConfig, type Env, type ResolvedConnection } from './config.js';
 import { createDriver, type Driver, type EventLogger } from './drivers/index.js';
 import type { PusherDriverOptions } from './drivers/pusher.js';
 import { ConfigError, DeliveryError, UsageError } from './errors.js';
 import { isBroadcastEvent, type CanBroadcast } from './events.js';
-import { LIMITS, chunk, validateChannelName, validateEventName, validatePayloadSize, validateSocketId } from './validation.js';
+import { validateChannelName, validateEventName, validatePayloadSize, validateSocketId } from './validation.js';
 
 export interface BroadcastOptions extends PusherDriverOptions {
   /** Connection to use instead of the default. */
@@ -159,12 +159,7 @@ export class Broadcast {
         hint: 'Set PUSHER_ENCRYPTION_MASTER_KEY_BASE64 (32 bytes, base64: openssl rand -base64 32)',
       });
     }
-    // Pusher takes at most 100 channels a request, and each encrypted channel in a request of its own.
-    const requests = [
-      ...chunk(unique.filter((c) => channelType(c) !== 'encrypted'), LIMITS.channelsPerTrigger),
-      ...encrypted.map((c) => [c]),
-    ];
-    return { event, data, channels: unique, skipped, requests, socketId, bytes };
+    return { event, data, channels: unique, skipped, requests: triggerGroups(unique), socketId, bytes };
   }
 
   /**

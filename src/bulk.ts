@@ -20,8 +20,8 @@
  */
 import type { BatchEvent, Driver } from './drivers/types.js';
 import { DeliveryError } from './errors.js';
-import { channelType } from './channels.js';
-import { LIMITS, chunk } from './validation.js';
+import { triggerGroups } from './channels.js';
+import { LIMITS } from './validation.js';
 import { formatEventLine, isBatchable, parseEventLine, type BulkEvent, type LineRules, type NdjsonLine } from './ndjson.js';
 
 
@@ -383,8 +383,7 @@ export async function sendBulk(
   // A trigger: at most 100 channels a request, each encrypted channel alone (as Broadcast.send does).
   const runTrigger = async (event: BulkEvent): Promise<void> => {
     result.triggers++;
-    const plain = event.channels.filter((c) => channelType(c) !== 'encrypted');
-    const groups = [...chunk(plain, LIMITS.channelsPerTrigger), ...event.channels.filter((c) => channelType(c) === 'encrypted').map((c) => [c])];
+    const groups = triggerGroups(event.channels);
     result.requests += groups.length;
     const outcomes = await Promise.allSettled(
       groups.map((channels) => driver.trigger({ channels, event: event.event, data: event.data, socketId: event.socketId })),

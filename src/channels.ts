@@ -1,5 +1,5 @@
 /** Channel types. `.name` is always the full name, prefix included. */
-import { validateChannelName } from './validation.js';
+import { LIMITS, chunk, validateChannelName } from './validation.js';
 
 export type ChannelType = 'public' | 'private' | 'presence' | 'encrypted';
 
@@ -67,4 +67,15 @@ export function stripPrefix(name: string): string {
     if (name.startsWith(prefix)) return name.slice(prefix.length);
   }
   return name;
+}
+
+/**
+ * The channel groups of one trigger, one HTTP request each: Pusher takes at most 100 channels a request,
+ * and each encrypted channel in a request of its own (its payload is encrypted for that channel alone).
+ */
+export function triggerGroups(channels: readonly string[]): string[][] {
+  return [
+    ...chunk(channels.filter((c) => channelType(c) !== 'encrypted'), LIMITS.channelsPerTrigger),
+    ...channels.filter((c) => channelType(c) === 'encrypted').map((c) => [c]),
+  ];
 }

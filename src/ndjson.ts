@@ -5,7 +5,7 @@
  */
 import { channelType } from './channels.js';
 import { ValidationError } from './errors.js';
-import { LIMITS, channelNameProblem, chunk, serializePayload, validateEventName, validateSocketId } from './validation.js';
+import { LIMITS, channelNameProblem, serializePayload, validateEventName, validateSocketId } from './validation.js';
 
 /** One line of input: its 1-based number and its text (without the line break). */
 export interface NdjsonLine {
