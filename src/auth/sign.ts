@@ -1,6 +1,6 @@
 /**
- * Pusher channel-authorization signatures. Pure functions over node:crypto, checked against Pusher's
- * published examples in test/unit/sign.test.ts.
+ * Pusher's signatures: channel authorization (the auth route) and HTTP API requests (the pusher driver).
+ * Pure functions over node:crypto, checked against Pusher's published examples in test/unit/sign.test.ts.
  */
 import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { channelType, type ChannelType } from '../channels.js';
@@ -23,6 +23,33 @@ export interface ChannelAuth {
 /** Hex HMAC-SHA256 of `text` with `secret`. */
 export function hmacHex(secret: string | KeyObject, text: string | Buffer): string {
   return createHmac('sha256', secret).update(text).digest('hex');
+}
+
+/** Query parameters that the signature itself sets. */
+const SIGNATURE_PARAMS = new Set(['auth_key', 'auth_timestamp', 'auth_version', 'auth_signature', 'body_md5']);
+
+/**
+ * The query string of a signed HTTP API request (Pusher's "Generating authentication signatures"): the
+ * parameters, `auth_key`, `auth_timestamp`, `auth_version` and `body_md5` (when there is a body) sorted by name,
+ * then `auth_signature`, the HMAC-SHA256 of `METHOD\npath\nquery`. Values are used as given, unescaped, as the
+ * official client does; callers pass only names and values made of URL-safe characters.
+ */
+export function signApiRequest(
+  credentials: { key: string; secret: string | KeyObject },
+  request: { method: string; path: string; body?: string; params?: Record<string, string> },
+  now = Date.now(),
+): string {
+  const query: Record<string, string> = { auth_key: credentials.key, auth_timestamp: String(Math.floor(now / 1000)), auth_version: '1.0' };
+  if (request.body) query.body_md5 = createHash('md5').update(request.body).digest('hex');
+  for (const [name, value] of Object.entries(request.params ?? {})) {
+    if (SIGNATURE_PARAMS.has(name)) throw new Error(`"${name}" is set by the request signature and cannot be a parameter`);
+    query[name] = value;
+  }
+  const signed = Object.keys(query)
+    .sort()
+    .map((name) => `${name}=${query[name]}`)
+    .join('&');
+  return `${signed}&auth_signature=${hmacHex(credentials.secret, `${request.method}\n${request.path}\n${signed}`)}`;
 }
 
 /** Constant-time comparison of two strings (false for different lengths). */
@@ -92,7 +119,7 @@ export function signSubscription(signer: Signer, socketId: string, channel: stri
   return channelData === undefined ? { auth } : { auth, channel_data: channelData };
 }
 
-function missingMasterKey(channel: string, connectionName: string | undefined): ConfigError {
+export function missingMasterKey(channel: string, connectionName: string | undefined): ConfigError {
   const connection = connectionName ? ` connection "${connectionName}"` : ' the connection';
   return new ConfigError(`Channel "${channel}" is encrypted, but${connection} has no encryptionMasterKeyBase64`, {
     hint: 'Set PUSHER_ENCRYPTION_MASTER_KEY_BASE64 (32 bytes, base64: openssl rand -base64 32)',

@@ -1,9 +1,9 @@
 /**
  * The `pusher` driver: Pusher's HTTP API over `node:http`/`node:https` with a keep-alive agent, a time limit
  * on every call, and retries for requests that surely did not reach the server and for answers that ask to
- * try again (429, 503). The official `pusher` library still builds every request: it checks and encodes the
- * events (encrypting `private-encrypted-` ones) and signs them (`createSignedQueryString`); this driver only
- * sends them, so it sees each request's connection and answer directly.
+ * try again (429, 503). It builds and signs the requests itself (`signApiRequest`, checked against Pusher's
+ * published example and the official client). Events for `private-encrypted-` channels are built by the
+ * official `pusher` library, which encrypts their data; it is loaded only when a master key is configured.
  *
  * Retry policy (see "Reliability" in README.md):
  * - retried: connection refused, host not found, no connection within the connect timeout, a reset before
@@ -13,11 +13,14 @@
  *   retry could deliver the event twice. Such errors carry `details.maybeDelivered: true`.
  * - `timeout` bounds the whole call, retries and waits included, so no call outlives it.
  */
+import { createSecretKey } from 'node:crypto';
 import http from 'node:http';
 import type https from 'node:https';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type PusherClient from 'pusher';
+import { missingMasterKey, signApiRequest } from '../auth/sign.js';
+import { channelType } from '../channels.js';
 import { connectionUrl, MAX_TIMEOUT_MS, type PusherConnection } from '../config.js';
 import { ConfigError, DeliveryError } from '../errors.js';
 import type { Driver } from './types.js';
@@ -92,29 +95,15 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
   const transport: Pick<typeof http, 'Agent' | 'request'> = tls ? (require('node:https') as typeof https) : http;
   const agent = new transport.Agent({ keepAlive: true, maxSockets: 64, timeout: RETRY_POLICY.idleSocketMs });
   const prefix = `/apps/${connection.appId}`;
-  const Pusher = require('pusher') as typeof PusherClient;
-  let pusher: PusherClient;
-  try {
-    pusher = new Pusher({
-      appId: String(connection.appId),
-      key: String(connection.key),
-      secret: String(connection.secret),
-      host: hostname,
-      encryptionMasterKeyBase64: connection.encryptionMasterKeyBase64,
-    } as PusherClient.Options);
-  } catch (error) {
-    // e.g. a master key in URL-safe base64, which the library refuses (its messages never show the key)
-    throw new ConfigError(`Connection "${connectionName}": ${(error as Error).message}`);
-  }
-  // trigger() and triggerBatch() check, encode and encrypt the events, then hand the request to post():
-  // here post() gives it back, to be sent below instead of by the library's own HTTP client.
-  pusher.post = ((request: unknown) => request) as unknown as PusherClient['post'];
+  const credentials = { key: String(connection.key), secret: createSecretKey(Buffer.from(String(connection.secret))) };
+  const encrypting = connection.encryptionMasterKeyBase64 ? encryptingClient(connectionName, connection) : undefined;
 
-  /** The JSON body the library builds for a trigger or a batch. */
-  function build(make: () => unknown): string {
+  /** The body of an event request on `private-encrypted-` channels, built (and encrypted) by the official library. */
+  function encrypted(channel: string, make: (pusher: PusherClient) => unknown): string {
+    if (!encrypting) throw missingMasterKey(channel, connectionName);
     let request: { body?: unknown } | undefined;
     try {
-      request = make() as typeof request;
+      request = make(encrypting) as typeof request;
     } catch (error) {
       throw new DeliveryError(`Request to ${url} failed: ${(error as Error).message}`);
     }
@@ -194,7 +183,7 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
       let retryAfter: string | string[] | undefined;
       try {
         // Signed for each attempt: the signature holds a timestamp that servers check.
-        const query = pusher.createSignedQueryString({ method, path: prefix + path, body, params });
+        const query = signApiRequest(credentials, { method, path: prefix + path, body, params });
         // The connect timer only matters when it would fire before the call's own deadline.
         const answer = await attempt(method, `${prefix}${path}?${query}`, body, remaining, connectTimeoutMs < remaining - MIN_ATTEMPT_MS ? connectTimeoutMs : undefined);
         const parsed = parseBody(answer.text);
@@ -229,11 +218,17 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
     driver: 'pusher',
     delivers: true,
     async trigger({ channels, event, data, socketId }) {
-      await send('POST', '/events', build(() => pusher.trigger(channels, event, data, socketId ? { socket_id: socketId } : undefined)));
+      const params = socketId ? { socket_id: socketId } : undefined;
+      const secret = channels.find(isEncrypted);
+      const body = secret
+        ? encrypted(secret, (pusher) => pusher.trigger(channels, event, data, params))
+        : JSON.stringify({ name: event, data: json(data), channels, ...params });
+      await send('POST', '/events', body);
     },
     async triggerBatch(events) {
-      const batch = events.map((e) => ({ channel: e.channel, name: e.event, data: e.data, ...(e.socketId ? { socket_id: e.socketId } : {}) }));
-      await send('POST', '/batch_events', build(() => pusher.triggerBatch(batch)));
+      const secret = events.find((e) => isEncrypted(e.channel));
+      const batch = events.map((e) => ({ channel: e.channel, name: e.event, data: secret ? e.data : json(e.data), ...(e.socketId ? { socket_id: e.socketId } : {}) }));
+      await send('POST', '/batch_events', secret ? encrypted(secret.channel, (pusher) => pusher.triggerBatch(batch)) : JSON.stringify({ batch }));
     },
     async get<T>(path: string, params?: Record<string, string>): Promise<T> {
       return (await send('GET', path, undefined, params)) as T;
@@ -243,6 +238,33 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
     },
   };
 }
+
+/**
+ * The official client, used only to encrypt: its trigger() and triggerBatch() check, encode and encrypt the
+ * events, then hand the request to post(), which here gives it back instead of sending it.
+ */
+function encryptingClient(connectionName: string, connection: PusherConnection): PusherClient {
+  const Pusher = require('pusher') as typeof PusherClient;
+  let pusher: PusherClient;
+  try {
+    pusher = new Pusher({
+      appId: String(connection.appId),
+      key: String(connection.key),
+      secret: String(connection.secret),
+      encryptionMasterKeyBase64: connection.encryptionMasterKeyBase64,
+    } as PusherClient.Options);
+  } catch (error) {
+    // e.g. a master key in URL-safe base64, which the library refuses (its messages never show the key)
+    throw new ConfigError(`Connection "${connectionName}": ${(error as Error).message}`);
+  }
+  pusher.post = ((request: unknown) => request) as unknown as PusherClient['post'];
+  return pusher;
+}
+
+const isEncrypted = (channel: string) => channelType(channel) === 'encrypted';
+
+/** Event data as the API carries it: a string as is, anything else as JSON. */
+const json = (data: unknown) => (typeof data === 'string' ? data : JSON.stringify(data));
 
 /** A numeric setting as a whole number within bounds (config checks already reject others; flags may not). */
 function setting(value: unknown, fallback: number, min: number, max: number): number {

@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { presenceChannelData, safeEqual, sharedSecret, signChannel } from '../../src/auth/sign.js';
+import { createRequire } from 'node:module';
+import type PusherClient from 'pusher';
+import { describe, expect, it, vi } from 'vitest';
+import { presenceChannelData, safeEqual, sharedSecret, signApiRequest, signChannel } from '../../src/auth/sign.js';
 
 // Pusher's published example credentials (channels docs, "Authorizing users").
 const docs = { key: '278d425bdf160c739803', secret: '7ad3773142a6692b25b8' };
@@ -44,5 +46,38 @@ describe('channel signatures', () => {
     expect(safeEqual('abc', 'abc')).toBe(true);
     expect(safeEqual('abc', 'abd')).toBe(false);
     expect(safeEqual('abc', 'abcd')).toBe(false);
+  });
+});
+
+describe('HTTP API request signatures', () => {
+  it('match the worked example of Pusher\'s HTTP API reference', () => {
+    const body = '{"name":"foo","channels":["project-3"],"data":"{\\"some\\":\\"data\\"}"}';
+    expect(signApiRequest(docs, { method: 'POST', path: '/apps/3/events', body }, 1353088179_000)).toBe(
+      'auth_key=278d425bdf160c739803&auth_timestamp=1353088179&auth_version=1.0&body_md5=ec365a775a4cd0599faeb73354201b6f' +
+        '&auth_signature=da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c',
+    );
+  });
+
+  it('match the official client for bodies, query parameters and GET requests', () => {
+    const Pusher = createRequire(import.meta.url)('pusher') as typeof PusherClient;
+    const official = new Pusher({ appId: '3', key: docs.key, secret: docs.secret, host: 'api.example.com' });
+    const now = 1_700_000_123_456;
+    vi.useFakeTimers({ now, toFake: ['Date'] });
+    try {
+      const requests = [
+        { method: 'POST', path: '/apps/3/batch_events', body: JSON.stringify({ batch: [{ channel: 'a', name: 'e', data: '{"é":"ü ✓"}' }] }) },
+        { method: 'GET', path: '/apps/3/channels', params: { info: 'user_count,subscription_count', filter_by_prefix: 'presence-' } },
+        { method: 'GET', path: '/apps/3/channels/presence-room/users' },
+      ];
+      for (const request of requests) {
+        expect(signApiRequest(docs, request, now)).toBe(official.createSignedQueryString(request));
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('refuse a parameter that would replace part of the signature', () => {
+    expect(() => signApiRequest(docs, { method: 'GET', path: '/apps/3/channels', params: { auth_timestamp: '1' } })).toThrow(/auth_timestamp/);
   });
 });
