@@ -47,23 +47,43 @@ export interface BroadcastUser {
   [key: string]: unknown;
 }
 
+/** The `{placeholder}` names of a pattern: `'orders.{orderId}.items.{itemId}'` → `'orderId' | 'itemId'`. */
+export type PatternParamNames<Pattern extends string> = Pattern extends `${string}{${infer Name}}${infer Rest}`
+  ? Name | PatternParamNames<Rest>
+  : never;
+
+/**
+ * The `params` a rule for `Pattern` receives: `'orders.{orderId}'` → `{ orderId: string }`, a pattern with no
+ * placeholders → `{}`. For the plain `string` (a rule not tied to a pattern), `Record<string, string>`.
+ */
+export type ChannelRuleParams<Pattern extends string = string> = Pattern extends unknown
+  ? string extends Pattern ? Record<string, string> : Record<PatternParamNames<Pattern>, string>
+  : never;
+
 /**
  * A channel authorization rule. Return true/false, or for presence channels an object used as `user_info`.
- * `params` holds the values of the pattern's `{placeholders}`.
+ * `params` holds the values of the pattern's `{placeholders}`, typed from `Pattern` (`ChannelRule<'orders.{orderId}'>`
+ * gets `{ orderId: string }`); `defineConfig` infers it from each key of `channels`.
  */
-export type ChannelRule = (
+export type ChannelRule<Pattern extends string = string> = (
   user: BroadcastUser,
-  params: Record<string, string>,
+  params: ChannelRuleParams<Pattern>,
 ) => boolean | Record<string, unknown> | null | undefined | Promise<boolean | Record<string, unknown> | null | undefined>;
 
 /** A rule limited to some channel types: `{ type: 'presence', authorize: (user) => ({ name: user.name }) }`. */
-export interface ChannelRuleOptions {
-  authorize: ChannelRule;
+export interface ChannelRuleOptions<Pattern extends string = string> {
+  authorize: ChannelRule<Pattern>;
   /** `private` covers `private-` and `private-encrypted-`; default: both types. */
   type?: 'private' | 'presence' | ('private' | 'presence')[];
 }
 
-export interface BroadcastConfig {
+/** Authorization rules by pattern, each typed from its own key. */
+export type ChannelRules<Patterns extends string = string> = {
+  [Pattern in Patterns]: ChannelRule<Pattern> | ChannelRuleOptions<Pattern>;
+};
+
+/** The config. `Patterns` (the keys of `channels`) is inferred by `defineConfig`; leave it out elsewhere. */
+export interface BroadcastConfig<Patterns extends string = string> {
   /** Name of the connection used when none is given. */
   default?: string;
   connections?: Record<string, Connection>;
@@ -72,13 +92,19 @@ export interface BroadcastConfig {
   /** Folder whose modules' exported event classes are registered too (default `src/events`). */
   eventsDir?: string;
   auth?: { route?: string; middleware?: string[] };
-  /** Authorization rules for private and presence channels, by pattern (`'orders.{orderId}'`). */
-  channels?: Record<string, ChannelRule | ChannelRuleOptions>;
+  /**
+   * Authorization rules for private and presence channels, by pattern (`'orders.{orderId}'`). Through
+   * `defineConfig`, each rule's `params` is typed from its pattern: `(user, { orderId }) => …`.
+   */
+  channels?: ChannelRules<Patterns>;
 }
 
-/** Identity function that types a `broadcast.config.ts`. */
-export function defineConfig(config: BroadcastConfig): BroadcastConfig {
-  return config;
+/**
+ * Identity function that types a `broadcast.config.ts`, and each rule's `params` from its key in `channels`:
+ * `'orders.{orderId}': (user, params) => …` gets `params: { orderId: string }`, and `params.orderID` is an error.
+ */
+export function defineConfig<Patterns extends string = string>(config: BroadcastConfig<Patterns>): BroadcastConfig {
+  return config as BroadcastConfig;
 }
 
 export const DEFAULT_EVENTS_DIR = 'src/events';

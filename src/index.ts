@@ -39,7 +39,7 @@ export type { AuthorizeResult, AuthorizeSuccess, AuthorizeFailure, AuthErrorBody
 export { compilePattern, compileRules, matchRule } from './auth/rules.js';
 export type { CompiledRule, RuleChannelType } from './auth/rules.js';
 export type { RouteDefinition, RoutesOptions } from './auth/routes.js';
-export type { ChannelRuleOptions } from './config.js';
+export type { ChannelRuleOptions, ChannelRuleParams, ChannelRules, PatternParamNames } from './config.js';
 export { verifyWebhook, webhookSignature, parseWebhook } from './webhook.js';
 export type { Webhook, WebhookEvent, WebhookApp, WebhookRequest, WebhookVerification } from './webhook.js';
 export { createSubscriber } from './subscriber.js';

@@ -3,7 +3,7 @@
  * `{param}` placeholders (`'orders.{orderId}'` matches `private-orders.42` and `presence-orders.42`).
  */
 import { channelType } from '../channels.js';
-import type { BroadcastConfig, BroadcastUser, ChannelRule } from '../config.js';
+import type { BroadcastConfig, BroadcastUser, ChannelRule, ChannelRules } from '../config.js';
 import { ConfigError } from '../errors.js';
 
 /** The channel types a rule can cover. `private` includes `private-encrypted-`. */
@@ -64,8 +64,12 @@ function literal(pattern: string, text: string): string {
   return text.split('*').map(escapeRegex).join('.*');
 }
 
-/** Compiles the config's `channels`, in the order they are written. Throws a ConfigError naming a bad entry. */
-export function compileRules(channels: BroadcastConfig['channels']): CompiledRule[] {
+/**
+ * Compiles the config's `channels`, in the order they are written. Throws a ConfigError naming a bad entry.
+ * Like `defineConfig`, types each rule's `params` from its pattern when given an object literal.
+ */
+export function compileRules<Patterns extends string = string>(given: ChannelRules<Patterns> | undefined): CompiledRule[] {
+  const channels: BroadcastConfig['channels'] = given as BroadcastConfig['channels'];
   if (channels === undefined || channels === null) return [];
   if (typeof channels !== 'object' || Array.isArray(channels)) {
     throw new ConfigError('The config\'s "channels" must be an object of pattern → rule');
