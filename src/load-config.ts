@@ -33,7 +33,10 @@ export const SEARCH_PLACES = [
 export async function importModule(filepath: string): Promise<Record<string, unknown>> {
   const { createJiti } = createRequire(import.meta.url)('jiti') as typeof import('jiti');
   const jiti = createJiti(filepath, { interopDefault: false, moduleCache: false });
-  return (await jiti.import(filepath)) as Record<string, unknown>;
+  const mod = (await jiti.import(filepath)) as Record<string, unknown>;
+  // CommonJS exports become `{ default }` (as the transpile cache gives them): a config's own `default`
+  // field (the connection name) must not be taken for the module's default export.
+  return mod.__esModule || Object.prototype.toString.call(mod) === '[object Module]' ? mod : { default: mod };
 }
 
 async function loadScript(filepath: string): Promise<unknown> {
