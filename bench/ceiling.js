@@ -1,14 +1,18 @@
 /**
  * The bulk ceiling for the benchmark: a tight loop of batch requests (batches of 10, keep-alive agent,
  * `concurrency` requests in flight, no ordering, no validation) in a fresh Node.js process, as the CLI runs in one.
- * `node bench/ceiling.js <file.ndjson> <concurrency> [pusher|http]` with PUSHER_* set; prints `{"eventsPerSecond":…}`.
+ * `node bench/ceiling.js <file.ndjson> <concurrency> [pusher|http|socket]` with PUSHER_* set; prints `{"eventsPerSecond":…}`.
  * - `pusher`: the official client's `triggerBatch` (its node-fetch stack);
- * - `http`: `node:http` directly, the body encoded and signed by the official client
- *   (`createSignedQueryString`), as `broadcast`'s driver does: the leanest way to send these requests.
+ * - `http`: `node:http` directly (as `broadcast`'s driver sends), the body signed by the official client
+ *   (`createSignedQueryString`): the leanest way to send these requests with an HTTP client;
+ * - `socket`: for reference only, not a ceiling: each request written on its own `node:net` connection and
+ *   the answer read until the server closes it, with no HTTP library. It handles only what soketi does (one
+ *   answer, then close; no keep-alive, no TLS), and shows how much of a request's cost is the client's.
  * The file is read and parsed before the clock starts: only sending is timed.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { createRequire } from 'node:module';
 
 const [file, concurrencyArg, client = 'pusher'] = process.argv.slice(2);
@@ -45,7 +49,27 @@ function postBatch(batch) {
   });
 }
 
-const send = client === 'http' ? postBatch : async (batch) => (await pusher.triggerBatch(batch)).text();
+/** One batch on a raw connection (see `socket` above); resolves with the answer, rejects unless it is a 200. */
+function postBatchRaw(batch) {
+  const body = JSON.stringify({ batch: batch.map((e) => ({ ...e, data: JSON.stringify(e.data) })) });
+  const query = pusher.createSignedQueryString({ method: 'POST', path, body });
+  const head = `POST ${path}?${query} HTTP/1.1\r\nHost: ${env.PUSHER_HOST}:${env.PUSHER_PORT}\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(env.PUSHER_PORT), env.PUSHER_HOST);
+    const chunks = [];
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString();
+      if (/^HTTP\/1\.[01] 200 /.test(text)) resolve(text);
+      else reject(new Error(text.split('\r\n')[0] || 'connection closed without an answer'));
+    });
+    socket.write(head + body);
+  });
+}
+
+const send = { http: postBatch, socket: postBatchRaw }[client] ?? (async (batch) => (await pusher.triggerBatch(batch)).text());
 const events = readFileSync(file, 'utf8')
   .split('\n')
   .filter(Boolean)

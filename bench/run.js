@@ -258,11 +258,12 @@ async function benchBulk(server, dir) {
 
   // Calibration (which also warms up the server and the loopback).
   const clients = { http: calibrate('http'), pusher: calibrate('pusher') };
-  const results = { naive: [], http: [], pusher: [], cli: [], cliMs: [], inner: [], rss: [], warm: [] };
+  const results = { naive: [], http: [], pusher: [], socket: [], cli: [], cliMs: [], inner: [], rss: [], warm: [] };
   for (let i = 0; i < ROUNDS.bulk; i++) {
     results.naive.push(await naive());
     results.http.push(ceilingRun('http', clients.http));
     results.pusher.push(ceilingRun('pusher', clients.pusher));
+    results.socket.push(ceilingRun('socket', clients.http));
     results.warm.push(await warmLoop());
     const c = cli();
     results.cli.push(c.rate);
@@ -304,7 +305,10 @@ async function benchBulk(server, dir) {
       `JIT-warm after many runs, reaches ${fmt(median(results.warm))} events/s (\`emit --file\` is ${(cliRate / median(results.warm)).toFixed(2)}× of that). ` +
       `\`emit --file\` is timed from spawn to exit (${fmt(median(results.cliMs))} ms: start-up, validating ` +
       `the file, sending with per-channel order); its own summary reports ${fmt(median(results.inner))} events/s for the sending part ` +
-      `(${(median(results.inner) / ceilingRate).toFixed(2)}× the ceiling); peak RSS ${fmt(median(results.rss), 1)} MB.`,
+      `(${(median(results.inner) / ceilingRate).toFixed(2)}× the ceiling); peak RSS ${fmt(median(results.rss), 1)} MB. ` +
+      `For reference, not a ceiling: the same loop writing each request on a raw socket, with no HTTP library (bench/ceiling.js \`socket\`), ` +
+      `gets ${fmt(median(results.socket))} events/s (${(median(results.socket) / ceilingRate).toFixed(2)}× the ceiling) out of the same server: soketi closes every connection, ` +
+      `and the client's cost per connection, not the server, sets the ceiling.`,
   );
 }
 
