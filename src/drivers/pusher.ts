@@ -219,16 +219,23 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
     delivers: true,
     async trigger({ channels, event, data, socketId }) {
       const params = socketId ? { socket_id: socketId } : undefined;
-      const secret = channels.find(isEncrypted);
-      const body = secret
-        ? encrypted(secret, (pusher) => pusher.trigger(channels, event, data, params))
+      const encryptedChannel = channels.find(isEncrypted);
+      const body = encryptedChannel
+        ? encrypted(encryptedChannel, (pusher) => pusher.trigger(channels, event, data, params))
         : JSON.stringify({ name: event, data: json(data), channels, ...params });
       await send('POST', '/events', body);
     },
     async triggerBatch(events) {
-      const secret = events.find((e) => isEncrypted(e.channel));
-      const batch = events.map((e) => ({ channel: e.channel, name: e.event, data: secret ? e.data : json(e.data), ...(e.socketId ? { socket_id: e.socketId } : {}) }));
-      await send('POST', '/batch_events', secret ? encrypted(secret.channel, (pusher) => pusher.triggerBatch(batch)) : JSON.stringify({ batch }));
+      const encryptedEvent = events.find((e) => isEncrypted(e.channel));
+      const batch = events.map((e) => ({
+        channel: e.channel,
+        name: e.event,
+        // The library encodes (and encrypts) the data itself when it builds the body.
+        data: encryptedEvent ? e.data : json(e.data),
+        ...(e.socketId ? { socket_id: e.socketId } : {}),
+      }));
+      const body = encryptedEvent ? encrypted(encryptedEvent.channel, (pusher) => pusher.triggerBatch(batch)) : JSON.stringify({ batch });
+      await send('POST', '/batch_events', body);
     },
     async get<T>(path: string, params?: Record<string, string>): Promise<T> {
       return (await send('GET', path, undefined, params)) as T;
