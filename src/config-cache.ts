@@ -20,7 +20,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 /** Bump when the generated module changes shape. */
-const FORMAT = 'v3';
+const FORMAT = 'v2';
 const require = createRequire(import.meta.url);
 let loads = 0;
 
@@ -157,10 +157,8 @@ function generate(filepath: string, stats: { size: number; mtimeMs: number }): s
     'await (async function (exports, require, module, __filename, __dirname, jitiImport) {',
     code,
     '}).call(module.exports, module.exports, require, module, __filename, __dirname, jitiImport);',
-    // A named export: loaders that apply default-export interop (vitest's) leave it alone. CommonJS
-    // exports become `{ default }`, as jiti's native import of a `.cjs` gives them: a config's own
-    // `default` (connection name) field must not be taken for the export.
-    'export const exportsOfConfig = module.exports?.__esModule ? module.exports : { default: module.exports };',
+    // A named export: loaders that apply default-export interop (vitest's) leave it alone.
+    'export const exportsOfConfig = module.exports;',
     '',
   ].join('\n');
 }

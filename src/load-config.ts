@@ -33,21 +33,26 @@ export const SEARCH_PLACES = [
 export async function importModule(filepath: string): Promise<Record<string, unknown>> {
   const { createJiti } = createRequire(import.meta.url)('jiti') as typeof import('jiti');
   const jiti = createJiti(filepath, { interopDefault: false, moduleCache: false });
-  const mod = (await jiti.import(filepath)) as Record<string, unknown>;
-  // CommonJS exports become `{ default }` (as the transpile cache gives them): a config's own `default`
-  // field (the connection name) must not be taken for the module's default export.
-  return mod.__esModule || Object.prototype.toString.call(mod) === '[object Module]' ? mod : { default: mod };
+  return (await jiti.import(filepath)) as Record<string, unknown>;
 }
 
 async function loadScript(filepath: string): Promise<unknown> {
   try {
     // Through the transpile cache when the config is self-contained (see config-cache.ts), else jiti.
     const { importCachedConfig } = await import('./config-cache.js');
-    const mod = (await importCachedConfig(filepath)) ?? (await importModule(filepath));
-    return 'default' in mod ? mod.default : mod;
+    return configExport((await importCachedConfig(filepath)) ?? (await importModule(filepath)));
   } catch (error) {
     throw new ConfigError(`Could not load ${displayPath(filepath)}: ${firstLine(error)}`, { cause: error });
   }
+}
+
+/**
+ * The config a loaded module exports: an ES module's default export (transpiled ones carry `__esModule`), or a
+ * CommonJS module's exports themselves, whose own `default` field is the connection name, not an export.
+ */
+function configExport(mod: Record<string, unknown>): unknown {
+  const esModule = Boolean(mod.__esModule) || Object.prototype.toString.call(mod) === '[object Module]';
+  return esModule && 'default' in mod ? mod.default : mod;
 }
 
 /**

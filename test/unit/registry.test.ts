@@ -1,7 +1,10 @@
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Channel, PresenceChannel, PrivateChannel } from '../../src/channels.js';
 import { CanBroadcast } from '../../src/events.js';
-import { describeEvent } from '../../src/registry.js';
+import { describeEvent, loadRegistry } from '../../src/registry.js';
 
 describe('describeEvent', () => {
   it('a static channel is resolved as is', () => {
@@ -78,5 +81,19 @@ describe('describeEvent', () => {
     const d = describeEvent(Strict);
     expect(d.error).toBe('new Strict({}) failed with an empty payload: id is required');
     expect(d).toMatchObject({ patterns: ['private-things.{id}'], dynamic: true });
+  });
+});
+
+describe('loadRegistry', () => {
+  it('registers the event classes exported by ES and CommonJS modules in the events folder', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'broadcast-registry-'));
+    await mkdir(path.join(dir, 'src/events'), { recursive: true });
+    const event = (name: string) => `class ${name} { broadcastOn() { return 'status'; } }`;
+    await writeFile(path.join(dir, 'src/events/Pinged.mjs'), `export ${event('Pinged')}\n`);
+    await writeFile(path.join(dir, 'src/events/Ponged.cjs'), `${event('Ponged')}\nmodule.exports = { Ponged };\n`);
+    await writeFile(path.join(dir, 'src/events/Pulsed.cts'), `${event('Pulsed')}\nmodule.exports = { Pulsed };\n`);
+    const registry = await loadRegistry({}, { baseDir: dir });
+    expect(registry.errors).toEqual([]);
+    expect(registry.events.map((e) => e.name)).toEqual(['Pinged', 'Ponged', 'Pulsed']);
   });
 });
