@@ -23,6 +23,7 @@ import { missingMasterKey, signApiRequest } from '../auth/sign.js';
 import { channelType } from '../channels.js';
 import { connectionUrl, MAX_TIMEOUT_MS, type PusherConnection } from '../config.js';
 import { ConfigError, DeliveryError } from '../errors.js';
+import { serializePayload } from '../validation.js';
 import type { Driver } from './types.js';
 
 const require = createRequire(import.meta.url);
@@ -222,7 +223,7 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
       const encryptedChannel = channels.find(isEncrypted);
       const body = encryptedChannel
         ? encrypted(encryptedChannel, (pusher) => pusher.trigger(channels, event, data, params))
-        : JSON.stringify({ name: event, data: json(data), channels, ...params });
+        : JSON.stringify({ name: event, data: serializePayload(data), channels, ...params });
       await send('POST', '/events', body);
     },
     async triggerBatch(events) {
@@ -231,7 +232,7 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
         channel: e.channel,
         name: e.event,
         // The library encodes (and encrypts) the data itself when it builds the body.
-        data: encryptedEvent ? e.data : json(e.data),
+        data: encryptedEvent ? e.data : serializePayload(e.data),
         ...(e.socketId ? { socket_id: e.socketId } : {}),
       }));
       const body = encryptedEvent ? encrypted(encryptedEvent.channel, (pusher) => pusher.triggerBatch(batch)) : JSON.stringify({ batch });
@@ -269,9 +270,6 @@ function encryptingClient(connectionName: string, connection: PusherConnection):
 }
 
 const isEncrypted = (channel: string) => channelType(channel) === 'encrypted';
-
-/** Event data as the API carries it: a string as is, anything else as JSON. */
-const json = (data: unknown) => (typeof data === 'string' ? data : JSON.stringify(data));
 
 /** A numeric setting as a whole number within bounds (config checks already reject others; flags may not). */
 function setting(value: unknown, fallback: number, min: number, max: number): number {
