@@ -31,10 +31,15 @@ const pusher = new Pusher({
 });
 const path = `/apps/${env.PUSHER_APP_ID}/batch_events`;
 
+/** The body of a batch request and its signed query string (the official client's signing). */
+function signedBatch(batch) {
+  const body = JSON.stringify({ batch: batch.map((e) => ({ ...e, data: JSON.stringify(e.data) })) });
+  return { body, query: pusher.createSignedQueryString({ method: 'POST', path, body }) };
+}
+
 /** One batch over node:http; resolves with the answer's text, rejects on an error status. */
 function postBatch(batch) {
-  const body = JSON.stringify({ batch: batch.map((e) => ({ ...e, data: JSON.stringify(e.data) })) });
-  const query = pusher.createSignedQueryString({ method: 'POST', path, body });
+  const { body, query } = signedBatch(batch);
   const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
   return new Promise((resolve, reject) => {
     const request = http.request({ host: env.PUSHER_HOST, port: env.PUSHER_PORT, method: 'POST', path: `${path}?${query}`, headers, agent }, (response) => {
@@ -51,8 +56,7 @@ function postBatch(batch) {
 
 /** One batch on a raw connection (see `socket` above); resolves with the answer, rejects unless it is a 200. */
 function postBatchRaw(batch) {
-  const body = JSON.stringify({ batch: batch.map((e) => ({ ...e, data: JSON.stringify(e.data) })) });
-  const query = pusher.createSignedQueryString({ method: 'POST', path, body });
+  const { body, query } = signedBatch(batch);
   const head = `POST ${path}?${query} HTTP/1.1\r\nHost: ${env.PUSHER_HOST}:${env.PUSHER_PORT}\r\nContent-Type: application/json\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
   return new Promise((resolve, reject) => {
