@@ -24,6 +24,31 @@ export function freePort() {
 }
 
 /**
+ * Stops a child started with `detached: true` (so it leads its own process group) and everything it started:
+ * SIGTERM to the group, SIGKILL after 3 s if it has not exited. Resolves once it has exited.
+ * @param {import('node:child_process').ChildProcess} child
+ */
+export async function stopProcessGroup(child) {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const pid = child.pid;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    process.kill(-pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
  * @param {{ port?: number, env?: Record<string, string>, credentials?: { appId: string, key: string, secret: string } }} [options]
  */
 export async function startSoketi(options = {}) {
@@ -48,24 +73,7 @@ export async function startSoketi(options = {}) {
   child.stderr?.on('data', (d) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    try {
-      process.kill(-(/** @type {number} */ (child.pid)), 'SIGTERM');
-    } catch {
-      return;
-    }
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-(/** @type {number} */ (child.pid)), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, 3000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = () => stopProcessGroup(child);
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`soketi exited with ${child.exitCode}: ${stderr}`);

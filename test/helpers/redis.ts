@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { freePort } from './soketi.js';
+import { freePort, stopProcessGroup } from './soketi.js';
 
 export interface RedisServer {
   host: string;
@@ -41,24 +41,7 @@ export async function startRedis(): Promise<RedisServer> {
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    try {
-      process.kill(child.pid, 'SIGTERM');
-    } catch {
-      return;
-    }
-    const timer = setTimeout(() => {
-      try {
-        process.kill(child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, 3000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = () => stopProcessGroup(child);
   const deadline = Date.now() + 15_000;
   for (;;) {
     const failed = await Promise.race([spawnError, new Promise<undefined>((r) => setTimeout(() => r(undefined), 50))]);

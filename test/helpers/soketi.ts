@@ -2,9 +2,9 @@
  * The tests' real soketi: bench/soketi.js (one launcher for the tests and the benchmark) with the tests'
  * credentials and client events enabled. It starts on a free port and stops by its own process group.
  */
-import { freePort, startSoketi as launch } from '../../bench/soketi.js';
+import { freePort, startSoketi as launch, stopProcessGroup } from '../../bench/soketi.js';
 
-export { freePort };
+export { freePort, stopProcessGroup };
 
 export interface SoketiServer {
   host: string;
