@@ -435,7 +435,7 @@ function table() {
 }
 
 async function main() {
-  if (!existsSync(path.join(ROOT, 'dist/cli.js'))) throw new Error('dist/ is missing: run `npm run build` first (or `npm run bench`)');
+  if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` first (or `npm run bench`)');
   const before = machine();
   if (AUTH_ONLY) {
     await benchAuth();

@@ -2,8 +2,8 @@
  * pusher-broadcast: real-time event broadcasting over the Pusher protocol.
  * Importing this module has no side effects and loads none of the CLI's dependencies.
  */
-export { Broadcast } from './broadcast.js';
-export type { BroadcastOptions, BroadcastResult, PreparedBroadcast, SendOptions } from './broadcast.js';
+export { Broadcast } from './core/broadcast.js';
+export type { BroadcastOptions, BroadcastResult, PreparedBroadcast, SendOptions } from './core/broadcast.js';
 export {
   Channel,
   PrivateChannel,
@@ -12,11 +12,11 @@ export {
   channelType,
   requiresAuthorization,
   stripPrefix,
-} from './channels.js';
-export type { ChannelLike, ChannelType } from './channels.js';
-export { CanBroadcast, isEventClass } from './events.js';
-export type { EventClass } from './events.js';
-export { defineConfig, DEFAULT_AUTH_ROUTE, DEFAULT_EVENTS_DIR } from './config.js';
+} from './core/channels.js';
+export type { ChannelLike, ChannelType } from './core/channels.js';
+export { CanBroadcast, isEventClass } from './core/events.js';
+export type { EventClass } from './core/events.js';
+export { defineConfig, DEFAULT_AUTH_ROUTE, DEFAULT_EVENTS_DIR } from './config/schema.js';
 export type {
   BroadcastConfig,
   BroadcastUser,
@@ -25,10 +25,10 @@ export type {
   PusherConnection,
   LogConnection,
   NullConnection,
-} from './config.js';
-export { loadConfig } from './load-config.js';
-export { BroadcastError, UsageError, ValidationError, ConfigError, DeliveryError, ExitCode } from './errors.js';
-export { LIMITS, channelNameProblem, validateChannelName, validateEventName, validateSocketId } from './validation.js';
+} from './config/schema.js';
+export { loadConfig } from './config/load.js';
+export { BroadcastError, UsageError, ValidationError, ConfigError, DeliveryError, ExitCode } from './core/errors.js';
+export { LIMITS, channelNameProblem, validateChannelName, validateEventName, validateSocketId } from './core/validation.js';
 export { signChannel, presenceChannelData, sharedSecret, safeEqual } from './auth/sign.js';
 export type { ChannelAuth, AuthCredentials } from './auth/sign.js';
 export { channelAuthBody, verifyChannelAuth } from './auth/sign.js';
@@ -39,12 +39,12 @@ export type { AuthorizeResult, AuthorizeSuccess, AuthorizeFailure, AuthErrorBody
 export { compilePattern, compileRules, matchRule } from './auth/rules.js';
 export type { CompiledRule, RuleChannelType } from './auth/rules.js';
 export type { RouteDefinition, RoutesOptions } from './auth/routes.js';
-export type { ChannelRuleOptions, ChannelRuleParams, ChannelRules, PatternParamNames } from './config.js';
+export type { ChannelRuleOptions, ChannelRuleParams, ChannelRules, PatternParamNames } from './config/schema.js';
 export { verifyWebhook, webhookSignature, parseWebhook } from './webhook.js';
 export type { Webhook, WebhookEvent, WebhookApp, WebhookRequest, WebhookVerification } from './webhook.js';
 export { createSubscriber } from './subscriber.js';
 export type { Subscriber, SubscriberOptions, ReceivedEvent, Member, MemberChange } from './subscriber.js';
-export { readNdjsonLines, parseEventLine, formatEventLine, checkNdjson } from './ndjson.js';
-export type { BulkEvent, LineRules, NdjsonLine, NdjsonCheck } from './ndjson.js';
-export { sendBulk, ChannelScheduler } from './bulk.js';
-export type { BulkResult, BulkSendOptions, BulkProgress, FailedSink } from './bulk.js';
+export { readNdjsonLines, parseEventLine, formatEventLine, checkNdjson } from './bulk/ndjson.js';
+export type { BulkEvent, LineRules, NdjsonLine, NdjsonCheck } from './bulk/ndjson.js';
+export { sendBulk, ChannelScheduler } from './bulk/send.js';
+export type { BulkResult, BulkSendOptions, BulkProgress, FailedSink } from './bulk/send.js';

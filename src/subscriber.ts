@@ -12,9 +12,9 @@ import type {
   PresenceChannel as PusherPresenceChannel,
 } from 'pusher-js';
 import { presenceChannelData, sharedSecret, signChannel } from './auth/sign.js';
-import { channelType } from './channels.js';
-import { connectionUrl, type PusherConnection } from './config.js';
-import { ConfigError, DeliveryError, UsageError } from './errors.js';
+import { channelType } from './core/channels.js';
+import { connectionUrl, type PusherConnection } from './config/schema.js';
+import { ConfigError, DeliveryError, UsageError } from './core/errors.js';
 
 /** An event received on a subscribed channel (never a `pusher:` or `pusher_internal:` one). */
 export interface ReceivedEvent {

@@ -3,11 +3,11 @@
  * body to return or a refusal with its status. Shared by `createAuthHandler`, `Broadcast.authorize()` and
  * any framework adapter (`Response.json(result.body, { status: result.status })`).
  */
-import type { Broadcast } from '../broadcast.js';
-import { channelType } from '../channels.js';
-import type { BroadcastUser } from '../config.js';
-import { ConfigError } from '../errors.js';
-import { channelNameProblem, isValidSocketId } from '../validation.js';
+import type { Broadcast } from '../core/broadcast.js';
+import { channelType } from '../core/channels.js';
+import type { BroadcastUser } from '../config/schema.js';
+import { ConfigError } from '../core/errors.js';
+import { channelNameProblem, isValidSocketId } from '../core/validation.js';
 import { decideRules, isThenable, rulesOf, type CompiledRule, type RuleDecision } from './rules.js';
 import { createSigner, presenceChannelData, signSubscription, type AuthCredentials, type ChannelAuth, type Signer } from './sign.js';
 

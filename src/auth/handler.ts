@@ -5,8 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Broadcast } from '../broadcast.js';
-import { ConfigError } from '../errors.js';
+import type { Broadcast } from '../core/broadcast.js';
+import { ConfigError } from '../core/errors.js';
 import { checkSubscription, decideSubscription, failure, signerOf, type AuthErrorBody, type AuthorizeFailure, type AuthorizeResult } from './authorize.js';
 import { isThenable, rulesOf } from './rules.js';
 import { authRoutes, type RouteDefinition } from './routes.js';

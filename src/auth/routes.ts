@@ -1,6 +1,6 @@
 /** The auth route definitions, like Masonite's `Broadcast.routes()` and Laravel's `Broadcast::routes()`. */
-import { DEFAULT_AUTH_ROUTE, type BroadcastConfig } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { DEFAULT_AUTH_ROUTE, type BroadcastConfig } from '../config/schema.js';
+import { ConfigError } from '../core/errors.js';
 
 export interface RoutesOptions {
   /** Path of the auth route (default: config `auth.route`, else `/broadcasting/authorize`). */

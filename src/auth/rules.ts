@@ -2,9 +2,9 @@
  * Channel authorization rules, Laravel style: patterns on the channel name without its type prefix, with
  * `{param}` placeholders (`'orders.{orderId}'` matches `private-orders.42` and `presence-orders.42`).
  */
-import { channelType } from '../channels.js';
-import type { BroadcastConfig, BroadcastUser, ChannelRule, ChannelRules } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { channelType } from '../core/channels.js';
+import type { BroadcastConfig, BroadcastUser, ChannelRule, ChannelRules } from '../config/schema.js';
+import { ConfigError } from '../core/errors.js';
 
 /** The channel types a rule can cover. `private` includes `private-encrypted-`. */
 export type RuleChannelType = 'private' | 'presence';

@@ -3,9 +3,9 @@
  * Pure functions over node:crypto, checked against Pusher's published examples in test/unit/sign.test.ts.
  */
 import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { channelType, type ChannelType } from '../channels.js';
-import { ConfigError, ValidationError } from '../errors.js';
-import { validateChannelName, validateSocketId } from '../validation.js';
+import { channelType, type ChannelType } from '../core/channels.js';
+import { ConfigError, ValidationError } from '../core/errors.js';
+import { validateChannelName, validateSocketId } from '../core/validation.js';
 
 export interface AuthCredentials {
   key: string;

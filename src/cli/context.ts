@@ -1,7 +1,7 @@
 /** What every command gets: where it runs, its environment, its output, and the global options. */
 import path from 'node:path';
-import type { Broadcast } from '../broadcast.js';
-import { secretsOf, type Env } from '../config.js';
+import type { Broadcast } from '../core/broadcast.js';
+import { secretsOf, type Env } from '../config/schema.js';
 import type { Io } from './io.js';
 
 export interface GlobalOptions {
@@ -29,7 +29,7 @@ export interface Context {
 
 /** Loads the project's config and connection for a command, registering its secrets for redaction. */
 export async function openBroadcast(ctx: Context, network: NetworkOptions = {}): Promise<Broadcast> {
-  const { Broadcast } = await import('../broadcast.js');
+  const { Broadcast } = await import('../core/broadcast.js');
   const { io, options } = ctx;
   const broadcast = await Broadcast.fromConfig({
     cwd: ctx.cwd,

@@ -1,6 +1,6 @@
 /** Reading JSON given on the command line: inline, `@file`, or `-` for standard input. */
 import { readFile } from 'node:fs/promises';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import { readStream, type Context } from './context.js';
 
 /** Parses `value` as JSON, naming `what` (e.g. "--data") and the position of the problem. */

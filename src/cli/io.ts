@@ -3,7 +3,7 @@
  * JSON when asked, and every line scrubbed of known secrets.
  */
 import type { Writable } from 'node:stream';
-import { BroadcastError, ExitCode } from '../errors.js';
+import { BroadcastError, ExitCode } from '../core/errors.js';
 import { registerSecrets } from './redact.js';
 
 type Paint = (text: string) => string;

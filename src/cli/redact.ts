@@ -1,7 +1,7 @@
 /**
  * The secrets this process must never print, shared by every Io and by the output that happens outside a
  * command: commander's own messages (which echo arguments) and a crash that escapes every command. Tiny
- * and dependency-free, because src/cli.ts loads it at start-up.
+ * and dependency-free, because src/cli/main.ts loads it at start-up.
  */
 
 /** Variables whose values are secrets (as in ENV_VARS in src/config.ts, not imported to keep start-up small). */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sharedSecret, signChannel } from '../../src/auth/sign.js';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/cli/main.js';
 import { runCli } from '../helpers/cli.js';
 import { listen } from '../helpers/listener.js';
 import type { SoketiServer } from '../helpers/soketi.js';

@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findPatternLine } from '../../src/commands/routes.js';
+import { findPatternLine } from '../../src/cli/commands/routes.js';
 import { runCli, tempProject } from '../helpers/cli.js';
 
 const CONFIG = `import { defineConfig } from 'pusher-broadcast';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { signChannel } from '../../src/auth/sign.js';
-import { Broadcast } from '../../src/broadcast.js';
+import { Broadcast } from '../../src/core/broadcast.js';
 import { runCli, tempProject, type RunResult } from '../helpers/cli.js';
 import { freePort, type SoketiServer } from '../helpers/soketi.js';
 

@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAuthHandler, type AuthErrorInfo } from '../../src/auth/handler.js';
-import { Broadcast } from '../../src/broadcast.js';
+import { Broadcast } from '../../src/core/broadcast.js';
 
 const bodyTimeoutMs = Number(process.argv[2] ?? 1000);
 // Credentials come from the PUSHER_* variables the test passes.

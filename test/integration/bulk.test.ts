@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/cli/main.js';
 import { runCli, tempProject } from '../helpers/cli.js';
 import { listen, settle, type Listener, type Received } from '../helpers/listener.js';
 import { startSoketi, type SoketiServer } from '../helpers/soketi.js';

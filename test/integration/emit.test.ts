@@ -2,9 +2,9 @@
  * Delivery through a real soketi to real pusher-js clients: the library and the CLI.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Broadcast } from '../../src/broadcast.js';
-import { CanBroadcast } from '../../src/events.js';
-import { PresenceChannel, PrivateChannel } from '../../src/channels.js';
+import { Broadcast } from '../../src/core/broadcast.js';
+import { CanBroadcast } from '../../src/core/events.js';
+import { PresenceChannel, PrivateChannel } from '../../src/core/channels.js';
 import { runCli } from '../helpers/cli.js';
 import { listen, settle, type Listener } from '../helpers/listener.js';
 import type { SoketiServer } from '../helpers/soketi.js';

@@ -3,7 +3,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { Broadcast } from '../../src/broadcast.js';
+import { Broadcast } from '../../src/core/broadcast.js';
 import { runCli } from '../helpers/cli.js';
 import { listen } from '../helpers/listener.js';
 import { startCli } from '../helpers/running.js';

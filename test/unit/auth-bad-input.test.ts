@@ -8,7 +8,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthHandler, type AuthErrorInfo } from '../../src/auth/handler.js';
 import { signChannel } from '../../src/auth/sign.js';
-import { Broadcast } from '../../src/broadcast.js';
+import { Broadcast } from '../../src/core/broadcast.js';
 
 const env = { PUSHER_APP_ID: '1', PUSHER_APP_KEY: 'app-key', PUSHER_APP_SECRET: 'bad-input-secret' };
 const ROUTE = '/broadcasting/authorize';

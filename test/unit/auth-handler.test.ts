@@ -7,9 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthHandler, type AuthErrorInfo, type AuthHandlerOptions } from '../../src/auth/handler.js';
 import { signChannel } from '../../src/auth/sign.js';
-import { Broadcast } from '../../src/broadcast.js';
-import type { BroadcastConfig } from '../../src/config.js';
-import { ConfigError } from '../../src/errors.js';
+import { Broadcast } from '../../src/core/broadcast.js';
+import type { BroadcastConfig } from '../../src/config/schema.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const env = { PUSHER_APP_ID: '1', PUSHER_APP_KEY: 'app-key', PUSHER_APP_SECRET: 'handler-test-secret' };
 const creds = { key: env.PUSHER_APP_KEY, secret: env.PUSHER_APP_SECRET };

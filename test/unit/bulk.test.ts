@@ -3,10 +3,10 @@
  * (against a fake driver whose requests finish in random order).
  */
 import { describe, expect, it } from 'vitest';
-import { ChannelScheduler, sendBulk, type Job } from '../../src/bulk.js';
-import { checkNdjson, formatEventLine, parseEventLine, readNdjsonLines, type BulkEvent, type NdjsonLine } from '../../src/ndjson.js';
-import { DeliveryError } from '../../src/errors.js';
-import type { BatchEvent, Driver, TriggerRequest } from '../../src/drivers/types.js';
+import { ChannelScheduler, sendBulk, type Job } from '../../src/bulk/send.js';
+import { checkNdjson, formatEventLine, parseEventLine, readNdjsonLines, type BulkEvent, type NdjsonLine } from '../../src/bulk/ndjson.js';
+import { DeliveryError } from '../../src/core/errors.js';
+import type { BatchEvent, Driver, TriggerRequest } from '../../src/transport/types.js';
 
 async function collect(chunks: (string | Buffer)[], maxBytes?: number): Promise<NdjsonLine[]> {
   const out: NdjsonLine[] = [];

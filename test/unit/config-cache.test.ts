@@ -5,8 +5,8 @@
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { inlineDefineConfig } from '../../src/config-cache.js';
-import { loadConfig } from '../../src/load-config.js';
+import { inlineDefineConfig } from '../../src/config/cache.js';
+import { loadConfig } from '../../src/config/load.js';
 import { tempProject } from '../helpers/cli.js';
 
 let project: Awaited<ReturnType<typeof tempProject>>;

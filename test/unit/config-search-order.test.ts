@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, SEARCH_PLACES } from '../../src/load-config.js';
+import { loadConfig, SEARCH_PLACES } from '../../src/config/load.js';
 import { tempProject } from '../helpers/cli.js';
 
 type Cosmiconfig = typeof import('cosmiconfig');

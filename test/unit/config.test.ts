@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { listConnections, resolveConnection, type BroadcastConfig } from '../../src/config.js';
-import { ConfigError } from '../../src/errors.js';
+import { listConnections, resolveConnection, type BroadcastConfig } from '../../src/config/schema.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const creds = { PUSHER_APP_ID: '1', PUSHER_APP_KEY: 'k', PUSHER_APP_SECRET: 's3cret-value' };
 

@@ -7,10 +7,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Broadcast } from '../../src/broadcast.js';
-import { CONFIG_LIMITS } from '../../src/config-guard.js';
-import { ConfigError } from '../../src/errors.js';
-import { loadConfig } from '../../src/load-config.js';
+import { Broadcast } from '../../src/core/broadcast.js';
+import { CONFIG_LIMITS } from '../../src/config/guard.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { loadConfig } from '../../src/config/load.js';
 import { runCli } from '../helpers/cli.js';
 
 const dirs: string[] = [];

@@ -2,9 +2,9 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Channel, PresenceChannel, PrivateChannel } from '../../src/channels.js';
-import { CanBroadcast } from '../../src/events.js';
-import { describeEvent, loadRegistry } from '../../src/registry.js';
+import { Channel, PresenceChannel, PrivateChannel } from '../../src/core/channels.js';
+import { CanBroadcast } from '../../src/core/events.js';
+import { describeEvent, loadRegistry } from '../../src/cli/registry.js';
 
 describe('describeEvent', () => {
   it('a static channel is resolved as is', () => {

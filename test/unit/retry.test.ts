@@ -4,10 +4,10 @@
  */
 import nacl from 'tweetnacl';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { PusherConnection } from '../../src/config.js';
-import { backoffDelay, createPusherDriver, parseRetryAfter, RETRY_POLICY } from '../../src/drivers/pusher.js';
-import type { Driver } from '../../src/drivers/types.js';
-import { ConfigError, DeliveryError } from '../../src/errors.js';
+import type { PusherConnection } from '../../src/config/schema.js';
+import { backoffDelay, createPusherDriver, parseRetryAfter, RETRY_POLICY } from '../../src/transport/pusher.js';
+import type { Driver } from '../../src/transport/types.js';
+import { ConfigError, DeliveryError } from '../../src/core/errors.js';
 import { sharedSecret } from '../../src/auth/sign.js';
 import { blackhole, CREDENTIALS, faultServer, ok, type FaultHandler, type FaultServer } from '../helpers/fault-server.js';
 import { freePort } from '../helpers/soketi.js';

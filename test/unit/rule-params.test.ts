@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { compileRules, matchRule } from '../../src/auth/rules.js';
-import { Broadcast } from '../../src/broadcast.js';
+import { Broadcast } from '../../src/core/broadcast.js';
 import {
   defineConfig,
   type BroadcastConfig,
@@ -17,8 +17,8 @@ import {
   type ChannelRule,
   type ChannelRuleOptions,
   type ChannelRuleParams,
-} from '../../src/config.js';
-import { initDefaults, renderConfig } from '../../src/scaffold.js';
+} from '../../src/config/schema.js';
+import { initDefaults, renderConfig } from '../../src/cli/scaffold.js';
 import { ROOT, tempProject } from '../helpers/cli.js';
 
 const env = { PUSHER_APP_ID: '1', PUSHER_APP_KEY: '278d425bdf160c739803', PUSHER_APP_SECRET: '7ad3773142a6692b25b8' };

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { applyRules, compilePattern, compileRules, matchRule, rulesOf } from '../../src/auth/rules.js';
 import { authRoutes } from '../../src/auth/routes.js';
-import { Broadcast } from '../../src/broadcast.js';
-import type { BroadcastConfig } from '../../src/config.js';
-import { ConfigError } from '../../src/errors.js';
+import { Broadcast } from '../../src/core/broadcast.js';
+import type { BroadcastConfig } from '../../src/config/schema.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const ada = { id: 1, name: 'Ada' };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
 import {
   fullChannelName,
   initDefaults,
@@ -9,7 +9,7 @@ import {
   renderConfig,
   renderEnvExample,
   renderEvent,
-} from '../../src/scaffold.js';
+} from '../../src/cli/scaffold.js';
 
 describe('normaliseEventName', () => {
   it.each([

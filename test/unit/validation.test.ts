@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Channel, EncryptedPrivateChannel, PresenceChannel, PrivateChannel, channelType, stripPrefix } from '../../src/channels.js';
-import { ValidationError } from '../../src/errors.js';
-import { LIMITS, channelNameProblem, chunk, validateEventName, validatePayloadSize, validateSocketId } from '../../src/validation.js';
+import { Channel, EncryptedPrivateChannel, PresenceChannel, PrivateChannel, channelType, stripPrefix } from '../../src/core/channels.js';
+import { ValidationError } from '../../src/core/errors.js';
+import { LIMITS, channelNameProblem, chunk, validateEventName, validatePayloadSize, validateSocketId } from '../../src/core/validation.js';
 
 describe('channel classes', () => {
   it('prefix private, presence and encrypted names unless the prefix is there', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { channelAuthBody, verifyChannelAuth } from '../../src/auth/sign.js';
-import { ConfigError, ValidationError } from '../../src/errors.js';
+import { ConfigError, ValidationError } from '../../src/core/errors.js';
 
 // Pusher's published example credentials (channels docs, "Authorizing users").
 const docs = { key: '278d425bdf160c739803', secret: '7ad3773142a6692b25b8' };

@@ -4,13 +4,13 @@
  * --timeout, SIGINT (130) or SIGTERM (143), and fails fast (exit 1) when the server cannot be used.
  */
 import { randomBytes } from 'node:crypto';
-import { channelType } from '../channels.js';
-import { openBroadcast, type Context } from '../cli/context.js';
-import { readJsonOption, splitList } from '../cli/input.js';
-import { ENV_VARS } from '../config.js';
-import { BroadcastError, ConfigError, DeliveryError, ExitCode, UsageError } from '../errors.js';
-import type { MemberChange, ReceivedEvent, Subscriber } from '../subscriber.js';
-import { validateChannelName } from '../validation.js';
+import { channelType } from '../../core/channels.js';
+import { openBroadcast, type Context } from '../context.js';
+import { readJsonOption, splitList } from '../input.js';
+import { ENV_VARS } from '../../config/schema.js';
+import { BroadcastError, ConfigError, DeliveryError, ExitCode, UsageError } from '../../core/errors.js';
+import type { MemberChange, ReceivedEvent, Subscriber } from '../../subscriber.js';
+import { validateChannelName } from '../../core/validation.js';
 
 export interface ListenOptions {
   user?: string;
@@ -62,7 +62,7 @@ export default async function listen(ctx: Context, channelList: string, options:
   }
   if (presence && options.user === undefined) io.note(`Joining presence channels as user ${userId} (choose with --user)`);
 
-  const { createSubscriber } = await import('../subscriber.js');
+  const { createSubscriber } = await import('../../subscriber.js');
   const s = io.style;
   const pretty = Boolean(io.stdout.isTTY) && !io.json;
   const timeoutMs = options.timeout === undefined ? undefined : options.timeout * 1000;

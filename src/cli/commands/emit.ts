@@ -1,8 +1,8 @@
 /** `broadcast emit <channels> <event>` and `broadcast emit <EventClass>`. */
-import type { Broadcast, BroadcastResult, PreparedBroadcast } from '../broadcast.js';
-import { openBroadcast, projectDir, type Context, type NetworkOptions } from '../cli/context.js';
-import { readJsonOption, splitList } from '../cli/input.js';
-import { UsageError } from '../errors.js';
+import type { Broadcast, BroadcastResult, PreparedBroadcast } from '../../core/broadcast.js';
+import { openBroadcast, projectDir, type Context, type NetworkOptions } from '../context.js';
+import { readJsonOption, splitList } from '../input.js';
+import { UsageError } from '../../core/errors.js';
 import { closestName, loadRegistry } from '../registry.js';
 
 export interface EmitOptions extends NetworkOptions {

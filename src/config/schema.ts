@@ -2,8 +2,8 @@
  * The configuration shape, `defineConfig`, and how connections are resolved from the config file and the
  * environment. Pure: nothing here reads files or `process.env` by itself.
  */
-import { ConfigError } from './errors.js';
-import type { EventClass } from './events.js';
+import { ConfigError } from '../core/errors.js';
+import type { EventClass } from '../core/events.js';
 
 export interface PusherConnection {
   driver: 'pusher';

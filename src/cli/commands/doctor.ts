@@ -5,11 +5,11 @@
  * request timeout. Exit 1 if any check fails.
  */
 import { randomBytes } from 'node:crypto';
-import type { Broadcast } from '../broadcast.js';
-import type { Context, NetworkOptions } from '../cli/context.js';
-import { connectionUrl, ENV_VARS, resolveConnection, secretsOf, type BroadcastConfig, type PusherConnection } from '../config.js';
-import { BroadcastError } from '../errors.js';
-import type { Subscriber } from '../subscriber.js';
+import type { Broadcast } from '../../core/broadcast.js';
+import type { Context, NetworkOptions } from '../context.js';
+import { connectionUrl, ENV_VARS, resolveConnection, secretsOf, type BroadcastConfig, type PusherConnection } from '../../config/schema.js';
+import { BroadcastError } from '../../core/errors.js';
+import type { Subscriber } from '../../subscriber.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -40,7 +40,7 @@ export default async function doctor(ctx: Context, options: NetworkOptions): Pro
   const skip = (name: string, why: string) => add({ name, status: 'skip', detail: `skipped: ${why}` });
 
   // 1. The config file.
-  const { loadConfig, displayPath } = await import('../load-config.js');
+  const { loadConfig, displayPath } = await import('../../config/load.js');
   let config: BroadcastConfig | undefined;
   try {
     const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
@@ -81,7 +81,7 @@ export default async function doctor(ctx: Context, options: NetworkOptions): Pro
           hint: 'Set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET (with PUSHER_HOST and PUSHER_PORT for soketi or Reverb), or choose a pusher connection with --connection',
         });
       } else {
-        const { Broadcast } = await import('../broadcast.js');
+        const { Broadcast } = await import('../../core/broadcast.js');
         broadcast = new Broadcast(config, {
           env: ctx.env,
           connection: resolved.name,
@@ -149,7 +149,7 @@ export default async function doctor(ctx: Context, options: NetworkOptions): Pro
     } else {
       const started = performance.now();
       try {
-        const { createSubscriber, webSocketAddress } = await import('../subscriber.js');
+        const { createSubscriber, webSocketAddress } = await import('../../subscriber.js');
         subscriber = await createSubscriber(connection, {
           connectTimeoutMs: timeoutMs,
           subscribeTimeoutMs: timeoutMs,
@@ -220,8 +220,8 @@ export default async function doctor(ctx: Context, options: NetworkOptions): Pro
     skip('auth-route', 'the config did not load');
   } else {
     try {
-      const { authRoutePath } = await import('../auth/routes.js');
-      const { rulesOf } = await import('../auth/rules.js');
+      const { authRoutePath } = await import('../../auth/routes.js');
+      const { rulesOf } = await import('../../auth/rules.js');
       const route = authRoutePath(config);
       const rules = rulesOf(config);
       const from = config.auth?.route !== undefined ? 'from config' : 'default';

@@ -1,9 +1,9 @@
 /** `broadcast events`: the registered event classes, what they are sent as, on which channels, from which file. */
 import path from 'node:path';
-import type { ChannelType } from '../channels.js';
-import type { Context } from '../cli/context.js';
-import { ExitCode } from '../errors.js';
-import { displayPath, loadConfig } from '../load-config.js';
+import type { ChannelType } from '../../core/channels.js';
+import type { Context } from '../context.js';
+import { ExitCode } from '../../core/errors.js';
+import { displayPath, loadConfig } from '../../config/load.js';
 import { describeEvent, eventsDirOf, loadRegistry } from '../registry.js';
 
 /** One event in `broadcast events --json`. */

@@ -4,9 +4,9 @@
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { DEFAULT_EVENTS_DIR, type BroadcastConfig } from './config.js';
-import { channelType, type ChannelType } from './channels.js';
-import { isEventClass, type CanBroadcast, type EventClass } from './events.js';
+import { DEFAULT_EVENTS_DIR, type BroadcastConfig } from '../config/schema.js';
+import { channelType, type ChannelType } from '../core/channels.js';
+import { isEventClass, type CanBroadcast, type EventClass } from '../core/events.js';
 
 export interface RegisteredEvent {
   /** The class name, which is also how the CLI refers to it. */
@@ -66,7 +66,7 @@ export async function loadRegistry(config: BroadcastConfig, options: { baseDir: 
     }
   }
   if (files.length > 0) {
-    const { importModule } = await import('./load-config.js');
+    const { importModule } = await import('../config/load.js');
     for (const file of files) {
       const full = path.join(dir, file);
       try {

@@ -2,10 +2,10 @@
  * Templates and input rules for `broadcast make:event` and `broadcast init`. Pure: no files, no prompts, so
  * every rule can be tested directly and the commands stay thin.
  */
-import { DEFAULT_AUTH_ROUTE, DEFAULT_EVENTS_DIR } from './config.js';
-import type { ChannelType } from './channels.js';
-import { UsageError, ValidationError } from './errors.js';
-import { channelNameProblem, validateEventName } from './validation.js';
+import { DEFAULT_AUTH_ROUTE, DEFAULT_EVENTS_DIR } from '../config/schema.js';
+import type { ChannelType } from '../core/channels.js';
+import { UsageError, ValidationError } from '../core/errors.js';
+import { channelNameProblem, validateEventName } from '../core/validation.js';
 
 /** The channel type used when none is chosen: like Laravel's event stub, private, so nothing is public by accident. */
 export const DEFAULT_CHANNEL_TYPE: ChannelType = 'private';

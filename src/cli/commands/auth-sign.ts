@@ -3,13 +3,13 @@
  * `--verify` a check of a signature a client or server produced.
  */
 import { randomInt } from 'node:crypto';
-import { credentialsOf } from '../auth/authorize.js';
-import { channelAuthBody, presenceChannelData, verifyChannelAuth, type AuthVerification, type ChannelAuth } from '../auth/sign.js';
-import { channelType } from '../channels.js';
-import { openBroadcast, type Context } from '../cli/context.js';
-import { parseJson, readJsonOption } from '../cli/input.js';
-import { BroadcastError, ConfigError, UsageError, ValidationError } from '../errors.js';
-import { validateChannelName, validateSocketId } from '../validation.js';
+import { credentialsOf } from '../../auth/authorize.js';
+import { channelAuthBody, presenceChannelData, verifyChannelAuth, type AuthVerification, type ChannelAuth } from '../../auth/sign.js';
+import { channelType } from '../../core/channels.js';
+import { openBroadcast, type Context } from '../context.js';
+import { parseJson, readJsonOption } from '../input.js';
+import { BroadcastError, ConfigError, UsageError, ValidationError } from '../../core/errors.js';
+import { validateChannelName, validateSocketId } from '../../core/validation.js';
 
 export interface AuthSignOptions {
   socketId?: string;

@@ -1,4 +1,4 @@
-import type { Connection } from '../config.js';
+import type { Connection } from '../config/schema.js';
 import { createLocalDriver } from './local.js';
 import { createPusherDriver, type PusherDriverOptions } from './pusher.js';
 import type { Driver, EventLogger } from './types.js';

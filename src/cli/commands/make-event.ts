@@ -1,11 +1,11 @@
 /** `broadcast make:event <Name>`: writes a new event class into the events folder, where the registry finds it. */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ChannelType } from '../channels.js';
-import type { Context } from '../cli/context.js';
-import { ask, canPrompt, PromptCancelled } from '../cli/prompt.js';
-import { ExitCode, UsageError } from '../errors.js';
-import { displayPath } from '../load-config.js';
+import type { ChannelType } from '../../core/channels.js';
+import type { Context } from '../context.js';
+import { ask, canPrompt, PromptCancelled } from '../prompt.js';
+import { ExitCode, UsageError } from '../../core/errors.js';
+import { displayPath } from '../../config/load.js';
 import {
   CHANNEL_TYPES,
   DEFAULT_CHANNEL_TYPE,
@@ -17,7 +17,7 @@ import {
   typeFromPrefix,
   type ChannelSpec,
 } from '../scaffold.js';
-import { validateEventName } from '../validation.js';
+import { validateEventName } from '../../core/validation.js';
 
 export interface MakeEventOptions {
   channel?: string;
@@ -173,7 +173,7 @@ export default async function makeEvent(ctx: Context, rawName: string, options: 
 
 /** The folder to write to: --dir (relative to the cwd), else the config's eventsDir; and the registry's folder. */
 async function targetDir(ctx: Context, dirOption: string | undefined): Promise<{ dir: string; eventsDir?: string }> {
-  const [{ loadConfig }, { eventsDirOf }] = await Promise.all([import('../load-config.js'), import('../registry.js')]);
+  const [{ loadConfig }, { eventsDirOf }] = await Promise.all([import('../../config/load.js'), import('../registry.js')]);
   if (dirOption !== undefined) {
     if (dirOption.trim() === '') throw new UsageError('--dir must not be empty');
     const dir = path.resolve(ctx.cwd, dirOption);

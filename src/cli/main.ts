@@ -1,17 +1,17 @@
 /**
  * The `broadcast` command line. This is the only module that knows about argv and exit codes; each command
- * lives in src/commands/ and is imported only when it runs, so start-up loads little more than commander.
+ * lives in src/cli/commands/ and is imported only when it runs, so start-up loads little more than commander.
  */
 import type * as CommanderModule from 'commander';
 import { createRequire } from 'node:module';
-import type { Context, GlobalOptions } from './cli/context.js';
-import { envSecrets, redactSecrets, registerSecrets } from './cli/redact.js';
+import type { Context, GlobalOptions } from './context.js';
+import { envSecrets, redactSecrets, registerSecrets } from './redact.js';
 
 // require(), not import(): commander is CommonJS, and Node parses CommonJS imported as ESM for its exports.
 const require = createRequire(import.meta.url);
 const { Command, CommanderError, InvalidArgumentError, Option } = require('commander') as typeof CommanderModule;
 type Command = CommanderModule.Command;
-const { version } = require('../package.json') as { version: string };
+const { version } = require('../../package.json') as { version: string };
 
 type Action = (ctx: Context, ...args: any[]) => Promise<number | void>;
 
@@ -38,7 +38,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     async (...args: unknown[]) => {
       const command = args[args.length - 1] as Command;
       const global = program.opts() as GlobalOptions;
-      const { Io } = await import('./cli/io.js');
+      const { Io } = await import('./io.js');
       const io = await new Io({
         stdout: stdout as never,
         stderr: stderr as never,

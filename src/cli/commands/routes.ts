@@ -3,10 +3,10 @@
  * `routes:list` and `channel:list` in Masonite and Laravel.
  */
 import { readFile } from 'node:fs/promises';
-import { compileRules, type RuleChannelType } from '../auth/rules.js';
-import { authRoutes, type RouteDefinition } from '../auth/routes.js';
-import type { Context } from '../cli/context.js';
-import { displayPath, loadConfig } from '../load-config.js';
+import { compileRules, type RuleChannelType } from '../../auth/rules.js';
+import { authRoutes, type RouteDefinition } from '../../auth/routes.js';
+import type { Context } from '../context.js';
+import { displayPath, loadConfig } from '../../config/load.js';
 
 /** One channel rule as `routes --json` prints it. */
 export interface ChannelRuleInfo {

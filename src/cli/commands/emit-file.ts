@@ -9,13 +9,13 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Broadcast } from '../broadcast.js';
-import { sendBulk, type BulkProgress, type BulkResult, type FailedSink } from '../bulk.js';
-import { checkNdjson, maxLineBytes, readNdjsonLines, type LineRules } from '../ndjson.js';
-import { openBroadcast, type Context } from '../cli/context.js';
-import type { Driver } from '../drivers/types.js';
-import { ExitCode, UsageError, ValidationError } from '../errors.js';
-import { LIMITS } from '../validation.js';
+import type { Broadcast } from '../../core/broadcast.js';
+import { sendBulk, type BulkProgress, type BulkResult, type FailedSink } from '../../bulk/send.js';
+import { checkNdjson, maxLineBytes, readNdjsonLines, type LineRules } from '../../bulk/ndjson.js';
+import { openBroadcast, type Context } from '../context.js';
+import type { Driver } from '../../transport/types.js';
+import { ExitCode, UsageError, ValidationError } from '../../core/errors.js';
+import { LIMITS } from '../../core/validation.js';
 import type { EmitOptions } from './emit.js';
 
 /** Default requests in flight. */

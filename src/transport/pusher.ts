@@ -20,10 +20,10 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type PusherClient from 'pusher';
 import { missingMasterKey, signApiRequest } from '../auth/sign.js';
-import { channelType } from '../channels.js';
-import { connectionUrl, MAX_TIMEOUT_MS, type PusherConnection } from '../config.js';
-import { ConfigError, DeliveryError } from '../errors.js';
-import { serializePayload } from '../validation.js';
+import { channelType } from '../core/channels.js';
+import { connectionUrl, MAX_TIMEOUT_MS, type PusherConnection } from '../config/schema.js';
+import { ConfigError, DeliveryError } from '../core/errors.js';
+import { serializePayload } from '../core/validation.js';
 import type { Driver } from './types.js';
 
 const require = createRequire(import.meta.url);

@@ -4,8 +4,8 @@
  * prototype keys, absurd nesting or size (a YAML alias "billion laughs"), and wrongly typed top-level
  * fields become a ConfigError naming the place, never a crash, a hang or a polluted prototype.
  */
-import { ConfigError } from './errors.js';
-import type { BroadcastConfig } from './config.js';
+import { ConfigError } from '../core/errors.js';
+import type { BroadcastConfig } from './schema.js';
 
 /** Keys that could reach an object's prototype if some code merged the config with `Object.assign`. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);

@@ -1,8 +1,8 @@
 /** `broadcast channel <name>`: whether a channel is occupied, and its counts (HTTP API `GET /channels/<name>`). */
-import { channelType } from '../channels.js';
-import { openBroadcast, type Context, type NetworkOptions } from '../cli/context.js';
-import { UsageError } from '../errors.js';
-import { validateChannelName } from '../validation.js';
+import { channelType } from '../../core/channels.js';
+import { openBroadcast, type Context, type NetworkOptions } from '../context.js';
+import { UsageError } from '../../core/errors.js';
+import { validateChannelName } from '../../core/validation.js';
 import { parseInfo } from './channels.js';
 
 export interface ChannelOptions extends NetworkOptions {

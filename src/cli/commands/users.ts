@@ -1,8 +1,8 @@
 /** `broadcast users <presence-channel>`: the members of a presence channel (HTTP API `GET /channels/<name>/users`). */
-import { channelType } from '../channels.js';
-import { openBroadcast, type Context, type NetworkOptions } from '../cli/context.js';
-import { UsageError } from '../errors.js';
-import { validateChannelName } from '../validation.js';
+import { channelType } from '../../core/channels.js';
+import { openBroadcast, type Context, type NetworkOptions } from '../context.js';
+import { UsageError } from '../../core/errors.js';
+import { validateChannelName } from '../../core/validation.js';
 
 interface UsersResponse {
   users?: { id: string | number }[];

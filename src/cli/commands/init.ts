@@ -2,10 +2,10 @@
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { Context } from '../cli/context.js';
-import { ask, canPrompt, PromptCancelled, type Question } from '../cli/prompt.js';
-import { ExitCode, UsageError } from '../errors.js';
-import { displayPath, SEARCH_PLACES } from '../load-config.js';
+import type { Context } from '../context.js';
+import { ask, canPrompt, PromptCancelled, type Question } from '../prompt.js';
+import { ExitCode, UsageError } from '../../core/errors.js';
+import { displayPath, SEARCH_PLACES } from '../../config/load.js';
 import { initDefaults, renderConfig, renderEnvExample, type InitAnswers, type ServerKind } from '../scaffold.js';
 
 export interface InitOptions {

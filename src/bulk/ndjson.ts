@@ -3,9 +3,9 @@
  * numbers, per-line parsing and validation against Pusher's limits, the whole-input check that runs before
  * anything is sent, and the writer of the same format (for `--failed-out`).
  */
-import { channelType } from './channels.js';
-import { ValidationError } from './errors.js';
-import { LIMITS, channelNameProblem, serializePayload, validateEventName, validateSocketId } from './validation.js';
+import { channelType } from '../core/channels.js';
+import { ValidationError } from '../core/errors.js';
+import { LIMITS, channelNameProblem, serializePayload, validateEventName, validateSocketId } from '../core/validation.js';
 
 /** One line of input: its 1-based number and its text (without the line break). */
 export interface NdjsonLine {

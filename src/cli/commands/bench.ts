@@ -4,12 +4,12 @@
  * publisher per channel, several channels at once, or paced by --rate); reports publish throughput,
  * end-to-end latency percentiles, losses, duplicates and per-channel reordering.
  */
-import { RateLimiter } from '../bulk.js';
-import { openBroadcast, type Context, type NetworkOptions } from '../cli/context.js';
-import type { PusherConnection } from '../config.js';
-import type { BatchEvent } from '../drivers/types.js';
-import { ConfigError, ExitCode, UsageError } from '../errors.js';
-import { LIMITS } from '../validation.js';
+import { RateLimiter } from '../../bulk/send.js';
+import { openBroadcast, type Context, type NetworkOptions } from '../context.js';
+import type { PusherConnection } from '../../config/schema.js';
+import type { BatchEvent } from '../../transport/types.js';
+import { ConfigError, ExitCode, UsageError } from '../../core/errors.js';
+import { LIMITS } from '../../core/validation.js';
 
 export interface BenchOptions extends NetworkOptions {
   events: number;
@@ -39,7 +39,7 @@ export default async function bench(ctx: Context, options: BenchOptions): Promis
   const events = options.events;
   const size = options.size;
   const broadcast = await openBroadcast(ctx, options);
-  let subscriber: Awaited<ReturnType<typeof import('../subscriber.js').createSubscriber>> | undefined;
+  let subscriber: Awaited<ReturnType<typeof import('../../subscriber.js').createSubscriber>> | undefined;
   try {
     const connection = broadcast.resolved.connection;
     if (connection.driver !== 'pusher') {
@@ -68,7 +68,7 @@ export default async function bench(ctx: Context, options: BenchOptions): Promis
     let lastArrival = 0;
     let allArrived: (() => void) | undefined;
 
-    const { createSubscriber } = await import('../subscriber.js');
+    const { createSubscriber } = await import('../../subscriber.js');
     subscriber = await createSubscriber(connection as PusherConnection, {
       connectTimeoutMs: connection.timeout ?? 10_000,
       onEvent: ({ channel, data }) => {

@@ -4,9 +4,9 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ConfigError } from './errors.js';
-import type { BroadcastConfig } from './config.js';
-import { checkConfigShape } from './config-guard.js';
+import { ConfigError } from '../core/errors.js';
+import type { BroadcastConfig } from './schema.js';
+import { checkConfigShape } from './guard.js';
 
 export interface LoadedConfig {
   config: BroadcastConfig;
@@ -38,8 +38,8 @@ export async function importModule(filepath: string): Promise<Record<string, unk
 
 async function loadScript(filepath: string): Promise<unknown> {
   try {
-    // Through the transpile cache when the config is self-contained (see config-cache.ts), else jiti.
-    const { importCachedConfig } = await import('./config-cache.js');
+    // Through the transpile cache when the config is self-contained (see cache.ts), else jiti.
+    const { importCachedConfig } = await import('./cache.js');
     return configExport((await importCachedConfig(filepath)) ?? (await importModule(filepath)));
   } catch (error) {
     throw new ConfigError(`Could not load ${displayPath(filepath)}: ${firstLine(error)}`, { cause: error });
@@ -63,7 +63,7 @@ export async function loadConfig(options: { cwd?: string; configPath?: string } 
   const cwd = path.resolve(options.cwd ?? process.cwd());
   const target = options.configPath ? path.resolve(cwd, options.configPath) : undefined;
   // Start-up: no config, or a script config, is found without cosmiconfig (same order and rules).
-  const { quickLoad } = await import('./config-cache.js');
+  const { quickLoad } = await import('./cache.js');
   let result = await quickLoad(cwd, target, SEARCH_PLACES, loadScript);
   if (result === undefined) {
     // require(), not import(): Node parses a CommonJS package imported as ESM for its exports (~10 ms here).

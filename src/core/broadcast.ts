@@ -1,10 +1,10 @@
 /** The `Broadcast` facade: validates, plans and sends events over the configured connection. */
-import { authorize as authorizeSubscription, type AuthorizeResult } from './auth/authorize.js';
-import { authRoutes, type RouteDefinition, type RoutesOptions } from './auth/routes.js';
+import { authorize as authorizeSubscription, type AuthorizeResult } from '../auth/authorize.js';
+import { authRoutes, type RouteDefinition, type RoutesOptions } from '../auth/routes.js';
 import { channelName, channelType, triggerGroups, type ChannelLike } from './channels.js';
-import { resolveConnection, type BroadcastConfig, type Env, type ResolvedConnection } from './config.js';
-import { createDriver, type Driver, type EventLogger } from './drivers/index.js';
-import type { PusherDriverOptions } from './drivers/pusher.js';
+import { resolveConnection, type BroadcastConfig, type Env, type ResolvedConnection } from '../config/schema.js';
+import { createDriver, type Driver, type EventLogger } from '../transport/index.js';
+import type { PusherDriverOptions } from '../transport/pusher.js';
 import { ConfigError, DeliveryError, UsageError } from './errors.js';
 import { isBroadcastEvent, type CanBroadcast } from './events.js';
 import { validateChannelName, validateEventName, validatePayloadSize, validateSocketId } from './validation.js';
@@ -70,7 +70,7 @@ export class Broadcast {
 
   /** Loads the project's config as the CLI does (`broadcast.config.ts`, `.broadcastrc`, …) and the environment. */
   static async fromConfig(options: BroadcastOptions & { cwd?: string; configPath?: string } = {}): Promise<Broadcast> {
-    const { loadConfig } = await import('./load-config.js');
+    const { loadConfig } = await import('../config/load.js');
     const loaded = await loadConfig(options);
     const broadcast = new Broadcast(loaded.config, options);
     broadcast.configPath = loaded.filepath;

@@ -4,10 +4,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readBytes, type Context } from '../cli/context.js';
-import { listConnections, resolveConnection, secretsOf, type PusherConnection } from '../config.js';
-import { ConfigError, UsageError } from '../errors.js';
-import type { WebhookEvent } from '../webhook.js';
+import { readBytes, type Context } from '../context.js';
+import { listConnections, resolveConnection, secretsOf, type PusherConnection } from '../../config/schema.js';
+import { ConfigError, UsageError } from '../../core/errors.js';
+import type { WebhookEvent } from '../../webhook.js';
 
 export interface WebhookVerifyOptions {
   signature: string;
@@ -28,12 +28,12 @@ export default async function webhookVerify(ctx: Context, options: WebhookVerify
   if (options.key !== undefined && options.key.trim() === '') throw new UsageError('--key must not be empty');
   const body = await readBody(ctx, options.body);
 
-  const { loadConfig } = await import('../load-config.js');
+  const { loadConfig } = await import('../../config/load.js');
   const { config } = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
   const apps = candidates(ctx, config, options.key);
   for (const app of apps) io.addSecrets(secretsOf(app.connection));
 
-  const { verifyWebhook } = await import('../webhook.js');
+  const { verifyWebhook } = await import('../../webhook.js');
   const result = verifyWebhook(
     { body, signature, key: options.key },
     apps.map((a) => ({ key: String(a.connection.key), secret: String(a.connection.secret) })),

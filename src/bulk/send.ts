@@ -18,10 +18,10 @@
  *   retries) or rejects the credentials, no further request starts and everything not sent goes straight
  *   to the failed output.
  */
-import type { BatchEvent, Driver } from './drivers/types.js';
-import { DeliveryError } from './errors.js';
-import { triggerGroups } from './channels.js';
-import { LIMITS } from './validation.js';
+import type { BatchEvent, Driver } from '../transport/types.js';
+import { DeliveryError } from '../core/errors.js';
+import { triggerGroups } from '../core/channels.js';
+import { LIMITS } from '../core/validation.js';
 import { formatEventLine, isBatchable, parseEventLine, type BulkEvent, type LineRules, type NdjsonLine } from './ndjson.js';
 
 

@@ -1,8 +1,8 @@
 /** `broadcast config`: the resolved configuration, where each value came from, secrets masked. */
 import path from 'node:path';
-import type { Context } from '../cli/context.js';
-import { DEFAULT_AUTH_ROUTE, DEFAULT_EVENTS_DIR, listConnections, resolveConnection, type Source } from '../config.js';
-import { loadConfig, displayPath } from '../load-config.js';
+import type { Context } from '../context.js';
+import { DEFAULT_AUTH_ROUTE, DEFAULT_EVENTS_DIR, listConnections, resolveConnection, type Source } from '../../config/schema.js';
+import { loadConfig, displayPath } from '../../config/load.js';
 
 const SECRET_FIELDS = new Set(['secret', 'encryptionMasterKeyBase64']);
 

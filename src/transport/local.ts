@@ -1,5 +1,5 @@
 /** The `log` driver prints events instead of sending them; the `null` driver discards them. */
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import type { Driver, EventLogger } from './types.js';
 
 const defaultLogger: EventLogger = (record) => {

@@ -1,8 +1,8 @@
 /** `broadcast channels`: the occupied channels (HTTP API `GET /channels`), as a table or JSON. */
-import { openBroadcast, type Context, type NetworkOptions } from '../cli/context.js';
-import { splitList } from '../cli/input.js';
-import { UsageError } from '../errors.js';
-import { channelNameProblem } from '../validation.js';
+import { openBroadcast, type Context, type NetworkOptions } from '../context.js';
+import { splitList } from '../input.js';
+import { UsageError } from '../../core/errors.js';
+import { channelNameProblem } from '../../core/validation.js';
 
 export interface ChannelsOptions extends NetworkOptions {
   prefix?: string;
