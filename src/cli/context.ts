@@ -2,6 +2,8 @@
 import path from 'node:path';
 import type { Broadcast } from '../core/broadcast.js';
 import { secretsOf, type Env } from '../config/schema.js';
+import { StoppedError } from '../core/errors.js';
+import type { StreamRecord } from './command.js';
 import type { Io } from './io.js';
 
 export interface GlobalOptions {
@@ -14,6 +16,7 @@ export interface GlobalOptions {
 
 /** Per-request settings that network commands take as flags. */
 export interface NetworkOptions {
+  /** Milliseconds (the flag takes a duration: `5s`, `500ms`). */
   timeout?: number;
   retries?: number;
 }
@@ -25,6 +28,15 @@ export interface Context {
   options: GlobalOptions;
   /** Reads standard input (tests replace it). */
   stdin: NodeJS.ReadableStream;
+  /** Aborted when the user asks the command to stop (SIGINT, SIGTERM, SIGHUP); its reason is the signal's name. */
+  signal: AbortSignal;
+  /** Streaming commands: one record, as NDJSON in JSON mode or rendered for a person. */
+  emit(record: StreamRecord): void;
+}
+
+/** The error for a command stopped by a signal, or undefined while it has not been asked to stop. */
+export function stoppedBy(ctx: Pick<Context, 'signal'>): StoppedError | undefined {
+  return ctx.signal.aborted ? new StoppedError(ctx.signal.reason as NodeJS.Signals) : undefined;
 }
 
 /** Loads the project's config and connection for a command, registering its secrets for redaction. */

@@ -1,10 +1,12 @@
 /**
- * Output for the CLI: results on stdout, diagnostics on stderr, colour only where a person reads it,
- * JSON when asked, and every line scrubbed of known secrets.
+ * Output for the CLI: results on stdout, everything else (notes, progress, warnings, errors) on stderr,
+ * colour decided per stream (only where a person reads it), JSON when asked, every line scrubbed of secrets.
+ * This is the one place that turns a command's outcome into output and an exit code.
  */
 import type { Writable } from 'node:stream';
 import { BroadcastError, ExitCode } from '../core/errors.js';
-import { registerSecrets } from './redact.js';
+import type { Outcome } from './command.js';
+import { redactSecrets, registerSecrets } from './redact.js';
 
 type Paint = (text: string) => string;
 export interface Styles {
@@ -19,9 +21,11 @@ export interface Styles {
 const plain: Paint = (text) => text;
 const PLAIN: Styles = { bold: plain, dim: plain, red: plain, green: plain, yellow: plain, cyan: plain };
 
+export type Stream = Writable & { isTTY?: boolean };
+
 export interface IoOptions {
-  stdout?: Writable & { isTTY?: boolean };
-  stderr?: Writable & { isTTY?: boolean };
+  stdout?: Stream;
+  stderr?: Stream;
   env?: Record<string, string | undefined>;
   json?: boolean;
   /** false for --no-color. */
@@ -29,22 +33,46 @@ export interface IoOptions {
   verbose?: boolean;
 }
 
-/** Colour is on for a TTY unless NO_COLOR or --no-color; FORCE_COLOR turns it on anywhere. */
-export function wantsColor(options: IoOptions): boolean {
+/** Colour on `stream`: on for a TTY unless NO_COLOR or --no-color; FORCE_COLOR turns it on anywhere. */
+export function wantsColor(stream: { isTTY?: boolean } | undefined, options: Pick<IoOptions, 'env' | 'color'>): boolean {
   const env = options.env ?? {};
   if (options.color === false) return false;
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
-  return Boolean(options.stdout?.isTTY);
+  return Boolean(stream?.isTTY);
+}
+
+/** The error part of every failed JSON answer. */
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  hint?: string;
+  details?: Record<string, unknown>;
+  exitCode: number;
+}
+
+export function errorInfo(error: unknown): ErrorInfo {
+  const known = error instanceof BroadcastError ? error : undefined;
+  return {
+    code: known?.code ?? 'internal',
+    message: error instanceof Error ? error.message : String(error),
+    ...(known?.hint ? { hint: known.hint } : {}),
+    ...(known?.details ? { details: known.details } : {}),
+    exitCode: known?.exitCode ?? ExitCode.failed,
+  };
 }
 
 export class Io {
-  readonly stdout: Writable & { isTTY?: boolean };
-  readonly stderr: Writable & { isTTY?: boolean };
+  readonly stdout: Stream;
+  readonly stderr: Stream;
   readonly json: boolean;
   readonly verbose: boolean;
-  readonly color: boolean;
+  /** Styles for what goes to stdout. */
   style: Styles = PLAIN;
+  /** Styles for what goes to stderr. */
+  errStyle: Styles = PLAIN;
+  private readonly colorOut: boolean;
+  private readonly colorErr: boolean;
   private secrets: string[] = [];
 
   constructor(options: IoOptions = {}) {
@@ -52,15 +80,18 @@ export class Io {
     this.stderr = options.stderr ?? process.stderr;
     this.json = options.json ?? false;
     this.verbose = options.verbose ?? false;
-    this.color = wantsColor({ ...options, stdout: this.stdout });
+    this.colorOut = wantsColor(this.stdout, options);
+    this.colorErr = wantsColor(this.stderr, options);
   }
 
-  /** Loads chalk only when colour is on. */
+  /** Loads chalk only when colour is on for either stream. */
   async init(): Promise<this> {
-    if (this.color) {
+    if (this.colorOut || this.colorErr) {
       const { Chalk } = await import('chalk');
       const chalk = new Chalk({ level: 1 });
-      this.style = { bold: chalk.bold, dim: chalk.dim, red: chalk.red, green: chalk.green, yellow: chalk.yellow, cyan: chalk.cyan };
+      const painted: Styles = { bold: chalk.bold, dim: chalk.dim, red: chalk.red, green: chalk.green, yellow: chalk.yellow, cyan: chalk.cyan };
+      if (this.colorOut) this.style = painted;
+      if (this.colorErr) this.errStyle = painted;
     }
     return this;
   }
@@ -68,14 +99,14 @@ export class Io {
   /** Values that must never be printed (app secrets, master keys). */
   addSecrets(secrets: string[]): void {
     for (const s of secrets) if (s && s.length >= 4 && !this.secrets.includes(s)) this.secrets.push(s);
-    // Also process-wide, for output outside any command (a crash).
+    // Also process-wide, for output outside any command (a crash, commander's own messages).
     registerSecrets(secrets);
   }
 
   redact(text: string): string {
     let out = text;
     for (const secret of this.secrets) out = out.split(secret).join('[redacted]');
-    return out;
+    return redactSecrets(out);
   }
 
   /** A result line on stdout. */
@@ -99,36 +130,47 @@ export class Io {
   }
 
   warn(text: string): void {
-    this.err(`${this.style.yellow('warning:')} ${text}`);
+    this.err(`${this.errStyle.yellow('warning:')} ${text}`);
   }
 
   debug(text: string): void {
-    if (this.verbose) this.err(this.style.dim(text));
+    if (this.verbose) this.err(this.errStyle.dim(text));
   }
 
-  /** Prints an error (stderr, and a JSON document on stdout in JSON mode) and returns its exit code. */
-  fail(error: unknown): number {
-    const known = error instanceof BroadcastError;
-    const exitCode = known ? error.exitCode : ExitCode.failed;
-    const message = error instanceof Error ? error.message : String(error);
+  /**
+   * Prints a finished command's outcome: in JSON mode one object `{ ok, ...result }` (with `error` when it
+   * failed; `type: "result"` closing a stream), else the command's own rendering and the error on stderr.
+   * Returns the exit code.
+   */
+  result<R extends object>(outcome: Outcome<R>, render: (io: Io, result: R) => void, stream = false): number {
+    const { result, error } = outcome;
     if (this.json) {
-      this.writeJson({
-        ok: false,
-        error: {
-          code: known ? error.code : 'internal',
-          message,
-          ...(known && error.hint ? { hint: error.hint } : {}),
-          ...(known && error.details ? { details: error.details } : {}),
-          exitCode,
-        },
-      });
+      this.writeJson({ ...(stream ? { type: 'result' } : {}), ok: error === undefined, ...result, ...(error ? { error: errorInfo(error) } : {}) });
+      if (error) this.printError(error);
+    } else {
+      render(this, result);
+      if (error) this.printError(error);
     }
-    this.err(`${this.style.red('error:')} ${message}`);
-    if (known && error.hint) this.err(`  ${this.style.dim('hint:')} ${error.hint}`);
+    return error ? errorInfo(error).exitCode : ExitCode.ok;
+  }
+
+  /** Prints an error that ended a command (stderr, and `{ ok: false, error }` on stdout in JSON mode); returns its exit code. */
+  fail(error: unknown, stream = false): number {
+    const info = errorInfo(error);
+    if (this.json) this.writeJson({ ...(stream ? { type: 'result' } : {}), ok: false, error: info });
+    this.printError(error);
+    return info.exitCode;
+  }
+
+  private printError(error: unknown): void {
+    const s = this.errStyle;
+    const known = error instanceof BroadcastError;
+    const message = error instanceof Error ? error.message : String(error);
+    this.err(`${s.red('error:')} ${message}`);
+    if (known && error.hint) this.err(`  ${s.dim('hint:')} ${error.hint}`);
     if (!known && error instanceof Error && error.stack) this.err(error.stack);
     else if (this.verbose && error instanceof Error && error.cause instanceof Error) {
-      this.err(`  ${this.style.dim('cause:')} ${error.cause.message}`);
+      this.err(`  ${s.dim('cause:')} ${error.cause.message}`);
     }
-    return exitCode;
   }
 }

@@ -4,7 +4,10 @@
  */
 import type * as CommanderModule from 'commander';
 import { createRequire } from 'node:module';
+import { DEFAULTS } from '../config/defaults.js';
+import type { Command as BroadcastCommand } from './command.js';
 import type { Context, GlobalOptions } from './context.js';
+import { formatDuration, parseDuration } from './duration.js';
 import { envSecrets, redactSecrets, registerSecrets } from './redact.js';
 
 // require(), not import(): commander is CommonJS, and Node parses CommonJS imported as ESM for its exports.
@@ -13,7 +16,8 @@ const { Command, CommanderError, InvalidArgumentError, Option } = require('comma
 type Command = CommanderModule.Command;
 const { version } = require('../../package.json') as { version: string };
 
-type Action = (ctx: Context, ...args: any[]) => Promise<number | void>;
+type LegacyAction = (ctx: Context, ...args: any[]) => Promise<number | void>;
+type CommandModule = { default: BroadcastCommand<object> | LegacyAction };
 
 export interface MainOptions {
   cwd?: string;
@@ -21,7 +25,15 @@ export interface MainOptions {
   stdout?: NodeJS.WritableStream & { isTTY?: boolean };
   stderr?: NodeJS.WritableStream & { isTTY?: boolean };
   stdin?: NodeJS.ReadableStream;
+  /**
+   * Stops the running command when aborted (its reason: the signal's name, e.g. 'SIGINT'). Without it, main
+   * owns the process's SIGINT, SIGTERM and SIGHUP: the first asks the command to stop, a second exits at once.
+   */
+  signal?: AbortSignal;
 }
+
+/** Signals the CLI stops on; SIGHUP (a closed terminal) is handled as SIGTERM is. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Runs the CLI and resolves with the exit code. */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
@@ -29,12 +41,13 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   const program = new Command('broadcast');
   const stdout = (options.stdout ?? process.stdout) as NodeJS.WritableStream & { isTTY?: boolean };
   const stderr = (options.stderr ?? process.stderr) as NodeJS.WritableStream & { isTTY?: boolean };
+  const env = options.env ?? process.env;
   // Known before any config loads, so usage errors (which echo arguments) and early failures are redacted too.
-  const secretsFromEnv = envSecrets(options.env ?? process.env);
+  const secretsFromEnv = envSecrets(env);
   registerSecrets(secretsFromEnv);
 
-  // Builds the context, loads the command module and runs it; errors become messages and exit codes.
-  const run = (load: () => Promise<{ default: Action }>) =>
+  // Builds the context, loads the command module, runs it and prints its outcome.
+  const run = (load: () => Promise<CommandModule>) =>
     async (...args: unknown[]) => {
       const command = args[args.length - 1] as Command;
       const global = program.opts() as GlobalOptions;
@@ -42,24 +55,42 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       const io = await new Io({
         stdout: stdout as never,
         stderr: stderr as never,
-        env: options.env ?? process.env,
+        env,
         json: Boolean(global.json),
         color: global.color,
         verbose: Boolean(global.verbose),
       }).init();
       io.addSecrets(secretsFromEnv);
+      const stop = options.signal ? { signal: options.signal, release: () => {} } : ownSignals();
+      let module: CommandModule['default'] | undefined;
       const ctx: Context = {
         cwd: options.cwd ?? process.cwd(),
-        env: options.env ?? process.env,
+        env,
         io,
         options: global,
         stdin: options.stdin ?? process.stdin,
+        signal: stop.signal,
+        emit(record) {
+          if (io.json) io.writeJson(record);
+          else if (typeof module === 'object') module.renderRecord?.(io, record);
+        },
       };
+      const streaming = () => typeof module === 'object' && module.renderRecord !== undefined;
       try {
-        const action = (await load()).default;
-        exitCode = (await action(ctx, ...args.slice(0, -2), command.opts())) ?? 0;
+        module = (await load()).default;
+        const positional = args.slice(0, -2);
+        const opts = command.opts();
+        if (typeof module === 'function') {
+          exitCode = (await module(ctx, ...positional, opts)) ?? 0;
+        } else {
+          const outcome = await module.run(ctx, ...positional, opts);
+          const { render } = module;
+          exitCode = io.result(outcome, render, streaming());
+        }
       } catch (error) {
-        exitCode = io.fail(error);
+        exitCode = io.fail(error, streaming());
+      } finally {
+        stop.release();
       }
     };
 
@@ -76,10 +107,10 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .configureOutput({ writeOut: (s) => stdout.write(redactSecrets(s)), writeErr: (s) => stderr.write(redactSecrets(s)) });
 
   // Per-request settings for commands that call the HTTP API.
-  const network = (cmd: Command) =>
+  const network = (cmd: Command, defaults: { timeoutMs: number; retries: number } = { timeoutMs: DEFAULTS.timeoutMs, retries: DEFAULTS.retries }) =>
     cmd
-      .addOption(new Option('--timeout <ms>', 'time limit for each request to the server, retries included, in milliseconds (default 10000)').argParser(intArg('--timeout')))
-      .addOption(new Option('--retries <n>', 'retries for requests that surely did not reach the server, and for 429/503 answers (default 4)').argParser(intArg('--retries', 0)));
+      .addOption(new Option('--timeout <duration>', `time limit for each request to the server, retries included: 5s, 500ms (a bare number is milliseconds; default ${formatDuration(defaults.timeoutMs)})`).argParser(durationArg('--timeout', 'ms')))
+      .addOption(new Option('--retries <n>', `retries for requests that surely did not reach the server, and for 429/503 answers (default ${defaults.retries})`).argParser(intArg('--retries', 0)));
 
   network(
     program
@@ -157,7 +188,9 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .option('--user-info <json>', 'presence: user_info as JSON')
     .option('--events <names>', 'only these event names, comma-separated')
     .addOption(new Option('--count <n>', 'exit 0 after n matching events').argParser(intArg('--count')))
-    .addOption(new Option('--timeout <seconds>', 'give up after this long (exit 1 if --count was not reached)').argParser(floatArg('--timeout')))
+    .addOption(new Option('--duration <duration>', 'stop after this long: 30s, 2m (a bare number is seconds); exit 1 if --count was not reached').argParser(durationArg('--duration', 's')))
+    // Before 0.2 `listen --timeout` meant what --duration means now (a bare number in seconds); kept, hidden.
+    .addOption(new Option('--timeout <duration>').hideHelp().argParser(durationArg('--timeout', 's')))
     .action(run(() => import('./commands/listen.js')));
 
   network(
@@ -185,6 +218,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
 
   network(
     program.command('doctor').summary('check the configuration, the server, credentials and a round trip'),
+    { timeoutMs: DEFAULTS.doctorTimeoutMs, retries: DEFAULTS.doctorRetries },
   ).action(run(() => import('./commands/doctor.js')));
 
   program
@@ -199,8 +233,10 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     program
       .command('bench')
       .summary('measure your server: publish throughput and end-to-end latency')
-      .addOption(new Option('--events <n>', 'events to publish').argParser(intArg('--events')).default(1000))
-      .addOption(new Option('--size <bytes>', 'payload size in bytes').argParser(intArg('--size')).default(100))
+      .addOption(new Option('--count <n>', `events to publish (default ${DEFAULTS.benchCount})`).argParser(intArg('--count')))
+      // Before 0.2 the count was --events (which in listen filters names); kept, hidden.
+      .addOption(new Option('--events <n>').hideHelp().argParser(intArg('--events')))
+      .addOption(new Option('--size <bytes>', `payload size in bytes (default ${DEFAULTS.benchSize})`).argParser(intArg('--size')))
       .addOption(new Option('--rate <events/s>', 'publish rate (default: as fast as possible)').argParser(intArg('--rate'))),
   ).action(run(() => import('./commands/bench.js')));
 
@@ -229,18 +265,35 @@ export function reportCrash(error: unknown): never {
   process.exit(1);
 }
 
+/**
+ * Process signals for one command: the first SIGINT/SIGTERM/SIGHUP aborts the command's signal (the command
+ * then stops and reports), a second one exits at once with the signal's exit code.
+ */
+function ownSignals(): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : signal === 'SIGHUP' ? 129 : 143);
+    controller.abort(signal);
+  };
+  for (const name of STOP_SIGNALS) process.on(name, onSignal);
+  return { signal: controller.signal, release: () => STOP_SIGNALS.forEach((name) => process.off(name, onSignal)) };
+}
+
+/** A commander parser for a duration option (`5s`, `500ms`; a bare number is in `bareUnit`). */
+function durationArg(flag: string, bareUnit: 'ms' | 's') {
+  return (value: string): number => {
+    try {
+      return parseDuration(value, flag, bareUnit);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
 function intArg(flag: string, min = 1) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${flag} must be a whole number >= ${min}.`);
-    return n;
-  };
-}
-
-function floatArg(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} must be a positive number.`);
     return n;
   };
 }

@@ -1,4 +1,5 @@
 /** Pusher's documented limits, and the checks every request passes before it is sent. */
+import { DEFAULTS } from '../config/defaults.js';
 import { ValidationError } from './errors.js';
 
 export const LIMITS = {
@@ -6,7 +7,7 @@ export const LIMITS = {
   eventNameLength: 200,
   channelsPerTrigger: 100,
   eventsPerBatch: 10,
-  defaultMaxPayloadKb: 10,
+  defaultMaxPayloadKb: DEFAULTS.maxPayloadKb,
 } as const;
 
 const CHANNEL_NAME = /^[A-Za-z0-9_\-=@,.;]+$/;

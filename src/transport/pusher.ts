@@ -22,6 +22,7 @@ import type PusherClient from 'pusher';
 import { missingMasterKey, signApiRequest } from '../auth/sign.js';
 import { channelType } from '../core/channels.js';
 import { connectionUrl, MAX_TIMEOUT_MS, type PusherConnection } from '../config/schema.js';
+import { DEFAULTS } from '../config/defaults.js';
 import { ConfigError, DeliveryError } from '../core/errors.js';
 import { serializePayload } from '../core/validation.js';
 import type { Driver } from './types.js';
@@ -31,9 +32,9 @@ const require = createRequire(import.meta.url);
 /** Defaults of the retry policy. */
 export const RETRY_POLICY = {
   /** Retries after the first attempt. */
-  retries: 4,
+  retries: DEFAULTS.retries,
   /** Time limit for one call, retries included (ms). */
-  timeoutMs: 10_000,
+  timeoutMs: DEFAULTS.timeoutMs,
   /** First backoff delay (ms); it doubles on each retry, up to `maxDelayMs`, with ±25% jitter. */
   baseDelayMs: 250,
   maxDelayMs: 2_000,

@@ -59,11 +59,11 @@ describe('a two-node soketi cluster with the Redis adapter', () => {
       const channels = await runCli(['channels', '--prefix', channel, '--json'], { env: node.env });
       expect(channels.stderr).toBe('');
       expect(channels.code).toBe(0);
-      expect(JSON.parse(channels.stdout)).toEqual({ channels: [{ name: channel, subscription_count: 2 }] });
+      expect(JSON.parse(channels.stdout)).toMatchObject({ ok: true, channels: [{ name: channel, subscriptionCount: 2 }] });
 
       const one = await runCli(['channel', channel, '--info', 'user_count,subscription_count', '--json'], { env: node.env });
       expect(one.code).toBe(0);
-      expect(JSON.parse(one.stdout)).toMatchObject({ occupied: true, user_count: 2, subscription_count: 2 });
+      expect(JSON.parse(one.stdout)).toMatchObject({ occupied: true, userCount: 2, subscriptionCount: 2 });
 
       const users = await runCli(['users', channel, '--json'], { env: node.env });
       expect(users.code).toBe(0);

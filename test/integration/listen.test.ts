@@ -122,7 +122,7 @@ describe('listen ends as asked', () => {
     await broadcast.channel(channel, 'only-one', {});
     const exit = await run.exited();
     expect(exit.code).toBe(1);
-    expect(exit.stderr).toContain('Received 1 of 3 events within --timeout 1.5 s');
+    expect(exit.stderr).toContain('Received 1 of 3 events within --duration 1.5s');
     expect(run.records().at(-1)).toMatchObject({ type: 'status', status: 'timeout', exitCode: 1, events: 1 });
   });
 

@@ -4,6 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { runMain } from '../helpers/main.js';
+import { jsonOf } from '../helpers/schema.js';
 import { listen, type Listener } from '../helpers/listener.js';
 import { freePort, type SoketiServer } from '../helpers/soketi.js';
 
@@ -27,14 +29,14 @@ describe('server state reflects real subscriptions', () => {
   });
 
   it('channels --json lists the occupied channels', async () => {
-    const r = await runCli(['channels', '--json'], { env: server.env });
+    const r = await runMain(['channels', '--json'], { env: server.env });
     expect(r.code).toBe(0);
-    const names = (JSON.parse(r.stdout).channels as { name: string }[]).map((c) => c.name).filter((n) => n.includes(id));
+    const names = (jsonOf('channels', r.stdout).channels as { name: string }[]).map((c) => c.name).filter((n) => n.includes(id));
     expect(names).toEqual([priv, room, pub].sort());
   });
 
   it('channels --prefix filters, and prints a table', async () => {
-    const r = await runCli(['channels', '--prefix', 'presence-state-', '--info', 'user_count'], { env: server.env });
+    const r = await runMain(['channels', '--prefix', 'presence-state-', '--info', 'user_count'], { env: server.env });
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^channel\s/);
@@ -45,23 +47,23 @@ describe('server state reflects real subscriptions', () => {
   });
 
   it('channel --json: occupied with its user and subscription counts', async () => {
-    const r = await runCli(['channel', room, '--info', 'user_count,subscription_count', '--json'], { env: server.env });
+    const r = await runMain(['channel', room, '--info', 'user_count,subscription_count', '--json'], { env: server.env });
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ name: room, occupied: true, user_count: 2, subscription_count: 2 });
+    expect(jsonOf('channel', r.stdout)).toMatchObject({ ok: true, name: room, occupied: true, userCount: 2, subscriptionCount: 2 });
   });
 
   it('channel: an unused channel is not occupied', async () => {
-    const json = await runCli(['channel', `empty-${id}`, '--json'], { env: server.env });
+    const json = await runMain(['channel', `empty-${id}`, '--json'], { env: server.env });
     expect(json.code).toBe(0);
-    expect(JSON.parse(json.stdout)).toMatchObject({ name: `empty-${id}`, occupied: false });
-    const human = await runCli(['channel', `empty-${id}`], { env: server.env });
+    expect(jsonOf('channel', json.stdout)).toMatchObject({ name: `empty-${id}`, occupied: false });
+    const human = await runMain(['channel', `empty-${id}`], { env: server.env });
     expect(human.stdout).toContain(`empty-${id}  not occupied`);
   });
 
   it('users lists the presence members, and follows a member leaving', async () => {
-    const r = await runCli(['users', room, '--json'], { env: server.env });
+    const r = await runMain(['users', room, '--json'], { env: server.env });
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ channel: room, users: expect.arrayContaining([{ id: 1 }, { id: 2 }]) });
+    expect(jsonOf('users', r.stdout)).toEqual({ ok: true, connection: 'pusher', channel: room, users: expect.arrayContaining([{ id: '1' }, { id: '2' }]) });
     expect(JSON.parse(r.stdout).users).toHaveLength(2);
 
     grace.disconnect();
@@ -69,12 +71,12 @@ describe('server state reflects real subscriptions', () => {
     const deadline = Date.now() + 10_000;
     let ids: unknown[] = [];
     while (Date.now() < deadline) {
-      const now = await runCli(['users', room, '--json'], { env: server.env });
+      const now = await runMain(['users', room, '--json'], { env: server.env });
       ids = (JSON.parse(now.stdout).users as { id: unknown }[]).map((u) => u.id);
       if (ids.length === 1) break;
     }
-    expect(ids).toEqual([1]);
-    const human = await runCli(['users', room], { env: server.env });
+    expect(ids).toEqual(['1']);
+    const human = await runMain(['users', room], { env: server.env });
     expect(human.stdout.trim()).toBe('1');
     expect(human.stderr).toContain(`1 member in ${room}`);
   });
@@ -96,20 +98,28 @@ describe('bad input exits 2 before any network call', () => {
     [['channel', 'orders', '--info', 'user_count'], /--info user_count applies to presence channels only/],
     [['channel', 'bad name'], /Invalid channel name "bad name"/],
   ])('%j', async (args, message) => {
-    const r = await runCli(args, { env });
+    const r = await runMain([...args, '--json'], { env });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
-    if (args.includes('--json')) expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { exitCode: 2 } });
+    expect(jsonOf(args[0]!, r.stdout)).toMatchObject({ ok: false, error: { code: expect.stringMatching(/^(usage|invalid)$/), exitCode: 2 } });
   });
 
   it('an unreachable server is exit 1 with a clear message', async () => {
-    const r = await runCli(['channels', '--retries', '0'], { env });
+    const r = await runMain(['channels', '--retries', '0', '--json'], { env });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('connection refused');
+    expect(jsonOf('channels', r.stdout)).toMatchObject({ ok: false, error: { code: 'delivery', exitCode: 1 } });
+  });
+
+  it('the process: exit status and streams of the built binary', async () => {
+    const r = await runCli(['users', 'orders', '--json'], { env });
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'usage' } });
+    expect(r.stderr).toMatch(/^error: "orders" is a public channel/);
   });
 
   it('the log connection has no server to ask (exit 2)', async () => {
-    const r = await runCli(['channels'], { env: {} });
+    const r = await runMain(['channels'], { env: {} });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('has no server to ask');
   });

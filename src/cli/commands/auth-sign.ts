@@ -8,7 +8,7 @@ import { channelAuthBody, presenceChannelData, verifyChannelAuth, type AuthVerif
 import { channelType } from '../../core/channels.js';
 import { openBroadcast, type Context } from '../context.js';
 import { parseJson, readJsonOption } from '../input.js';
-import { BroadcastError, ConfigError, UsageError, ValidationError } from '../../core/errors.js';
+import { BroadcastError, type ErrorCode, ConfigError, UsageError, ValidationError } from '../../core/errors.js';
 import { validateChannelName, validateSocketId } from '../../core/validation.js';
 
 export interface AuthSignOptions {
@@ -21,7 +21,7 @@ export interface AuthSignOptions {
 
 /** A signature that does not match (exit 1). */
 export class SignatureMismatchError extends BroadcastError {
-  override readonly code: string = 'mismatch';
+  static override readonly defaultCode: ErrorCode = 'mismatch';
 }
 
 /** What `auth:sign` produced: the body, or the outcome of `--verify`. */

@@ -10,10 +10,13 @@ import type { PusherConnection } from '../../config/schema.js';
 import type { BatchEvent } from '../../transport/types.js';
 import { ConfigError, ExitCode, UsageError } from '../../core/errors.js';
 import { LIMITS } from '../../core/validation.js';
+import { DEFAULTS } from '../../config/defaults.js';
 
 export interface BenchOptions extends NetworkOptions {
-  events: number;
-  size: number;
+  count?: number;
+  /** The old name of --count. */
+  events?: number;
+  size?: number;
   rate?: number;
 }
 
@@ -36,8 +39,8 @@ export interface BenchReport {
 
 export default async function bench(ctx: Context, options: BenchOptions): Promise<number> {
   const { io } = ctx;
-  const events = options.events;
-  const size = options.size;
+  const events = options.count ?? options.events ?? DEFAULTS.benchCount;
+  const size = options.size ?? DEFAULTS.benchSize;
   const broadcast = await openBroadcast(ctx, options);
   let subscriber: Awaited<ReturnType<typeof import('../../subscriber.js').createSubscriber>> | undefined;
   try {

@@ -1,12 +1,28 @@
-/** `broadcast channels`: the occupied channels (HTTP API `GET /channels`), as a table or JSON. */
-import { openBroadcast, type Context, type NetworkOptions } from '../context.js';
-import { splitList } from '../input.js';
+/** `broadcast channels`: the occupied channels (HTTP API `GET /channels`). */
 import { UsageError } from '../../core/errors.js';
 import { channelNameProblem } from '../../core/validation.js';
+import { defineCommand } from '../command.js';
+import { openBroadcast, type NetworkOptions } from '../context.js';
+import { splitList } from '../input.js';
+import { printTable } from '../table.js';
 
 export interface ChannelsOptions extends NetworkOptions {
   prefix?: string;
   info?: string;
+}
+
+/** One occupied channel: its name and the attributes asked for with --info. */
+export interface ChannelSummary {
+  name: string;
+  userCount?: number;
+  subscriptionCount?: number;
+  cache?: unknown;
+}
+
+export interface ChannelsResult {
+  connection: string;
+  prefix: string | null;
+  channels: ChannelSummary[];
 }
 
 /** Attributes the HTTP API can add to channel info. */
@@ -25,57 +41,54 @@ export function parseInfo(value: string | undefined): string[] {
   return attributes;
 }
 
+/** The HTTP API's snake_case channel attributes as the CLI's camelCase fields (`occupied` dropped: implied). */
+export function channelAttributes(attributes: Record<string, unknown> | undefined): Omit<ChannelSummary, 'name'> {
+  const out: Omit<ChannelSummary, 'name'> = {};
+  if (typeof attributes?.user_count === 'number') out.userCount = attributes.user_count;
+  if (typeof attributes?.subscription_count === 'number') out.subscriptionCount = attributes.subscription_count;
+  if (attributes?.cache !== undefined) out.cache = attributes.cache;
+  return out;
+}
+
 interface ChannelsResponse {
   channels?: Record<string, Record<string, unknown>>;
 }
 
-export default async function channels(ctx: Context, options: ChannelsOptions): Promise<number> {
-  const { io } = ctx;
-  const info = parseInfo(options.info);
-  if (options.prefix !== undefined) {
-    const problem = options.prefix === '' ? 'it is empty' : channelNameProblem(options.prefix);
-    if (problem) throw new UsageError(`Invalid --prefix ${JSON.stringify(options.prefix)}: ${problem}`);
-  }
-  if (info.includes('user_count') && !options.prefix?.startsWith('presence-')) {
-    throw new UsageError('--info user_count needs --prefix presence- (only presence channels have users)', {
-      hint: 'broadcast channels --prefix presence- --info user_count',
-    });
-  }
-  const broadcast = await openBroadcast(ctx, options);
-  try {
-    const params: Record<string, string> = {};
-    if (options.prefix !== undefined) params.filter_by_prefix = options.prefix;
-    if (info.length > 0) params.info = info.join(',');
-    const body = await broadcast.driver.get<ChannelsResponse>('/channels', params);
-    const list = Object.entries(body?.channels ?? {})
-      .map(([name, attributes]) => {
-        // Every listed channel is occupied; some servers (soketi) say so anyway.
-        const { occupied: _occupied, ...rest } = attributes ?? {};
-        return { name, ...rest };
-      })
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    if (io.json) {
-      io.writeJson({ channels: list });
-      return 0;
+export default defineCommand<ChannelsResult>({
+  async run(ctx, options: ChannelsOptions) {
+    const info = parseInfo(options.info);
+    if (options.prefix !== undefined) {
+      const problem = options.prefix === '' ? 'it is empty' : channelNameProblem(options.prefix);
+      if (problem) throw new UsageError(`Invalid --prefix ${JSON.stringify(options.prefix)}: ${problem}`);
     }
-    if (list.length === 0) {
-      io.note(`No occupied channels${options.prefix !== undefined ? ` starting with ${options.prefix}` : ''}.`);
-      return 0;
+    if (info.includes('user_count') && !options.prefix?.startsWith('presence-')) {
+      throw new UsageError('--info user_count needs --prefix presence- (only presence channels have users)', {
+        hint: 'broadcast channels --prefix presence- --info user_count',
+      });
     }
-    const columns = [...new Set(list.flatMap((c) => Object.keys(c).filter((k) => k !== 'name')))];
-    const rows = list.map((c) => [c.name, ...columns.map((k) => String((c as Record<string, unknown>)[k] ?? ''))]);
-    printTable(ctx, ['channel', ...columns], rows);
-    io.note(io.style.dim(`${list.length} occupied channel${list.length === 1 ? '' : 's'}`));
-    return 0;
-  } finally {
-    broadcast.close();
-  }
-}
+    const broadcast = await openBroadcast(ctx, options);
+    try {
+      const params: Record<string, string> = {};
+      if (options.prefix !== undefined) params.filter_by_prefix = options.prefix;
+      if (info.length > 0) params.info = info.join(',');
+      const body = await broadcast.driver.get<ChannelsResponse>('/channels', params);
+      const channels = Object.entries(body?.channels ?? {})
+        .map(([name, attributes]) => ({ name, ...channelAttributes(attributes) }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return { result: { connection: broadcast.connectionName, prefix: options.prefix ?? null, channels } };
+    } finally {
+      broadcast.close();
+    }
+  },
 
-/** A plain aligned table: a bold header, then one row per line. */
-export function printTable(ctx: Context, header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  ctx.io.out(ctx.io.style.bold(line(header)));
-  for (const row of rows) ctx.io.out(line(row));
-}
+  render(io, { channels, prefix }) {
+    if (channels.length === 0) {
+      io.note(`No occupied channels${prefix !== null ? ` starting with ${prefix}` : ''}.`);
+      return;
+    }
+    const columns = (['userCount', 'subscriptionCount', 'cache'] as const).filter((k) => channels.some((c) => c[k] !== undefined));
+    const header = { userCount: 'users', subscriptionCount: 'subscriptions', cache: 'cache' };
+    printTable(io, ['channel', ...columns.map((k) => header[k])], channels.map((c) => [c.name, ...columns.map((k) => String(c[k] ?? ''))]));
+    io.note(io.errStyle.dim(`${channels.length} occupied channel${channels.length === 1 ? '' : 's'}`));
+  },
+});

@@ -9,6 +9,7 @@ import type { Broadcast } from '../../core/broadcast.js';
 import type { Context, NetworkOptions } from '../context.js';
 import { connectionUrl, ENV_VARS, resolveConnection, secretsOf, type BroadcastConfig, type PusherConnection } from '../../config/schema.js';
 import { BroadcastError } from '../../core/errors.js';
+import { DEFAULTS } from '../../config/defaults.js';
 import type { Subscriber } from '../../subscriber.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
@@ -25,7 +26,7 @@ export interface Check {
 }
 
 /** Doctor's per-request timeout unless --timeout is given: short, so a dead server is reported quickly. */
-export const DOCTOR_TIMEOUT_MS = 5000;
+export const DOCTOR_TIMEOUT_MS = DEFAULTS.doctorTimeoutMs;
 
 const ROUNDTRIP_EVENT = 'broadcast.doctor';
 

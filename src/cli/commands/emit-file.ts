@@ -17,9 +17,10 @@ import type { Driver } from '../../transport/types.js';
 import { ExitCode, UsageError, ValidationError } from '../../core/errors.js';
 import { LIMITS } from '../../core/validation.js';
 import type { EmitOptions } from './emit.js';
+import { DEFAULTS } from '../../config/defaults.js';
 
 /** Default requests in flight. */
-export const DEFAULT_CONCURRENCY = 32;
+export const DEFAULT_CONCURRENCY = DEFAULTS.concurrency;
 const READ_CHUNK = 256 * 1024;
 /** Inputs up to this size are kept in memory after the check, so they are not read and parsed twice. */
 const RETAIN_BYTES = 8 * 1024 * 1024;

@@ -11,13 +11,16 @@ import { ENV_VARS } from '../../config/schema.js';
 import { BroadcastError, ConfigError, DeliveryError, ExitCode, UsageError } from '../../core/errors.js';
 import type { MemberChange, ReceivedEvent, Subscriber } from '../../subscriber.js';
 import { validateChannelName } from '../../core/validation.js';
+import { formatDuration } from '../duration.js';
 
 export interface ListenOptions {
   user?: string;
   userInfo?: string;
   events?: string;
   count?: number;
-  /** Seconds. */
+  /** How long to listen (ms). */
+  duration?: number;
+  /** The old name of --duration (ms). */
   timeout?: number;
 }
 
@@ -65,7 +68,7 @@ export default async function listen(ctx: Context, channelList: string, options:
   const { createSubscriber } = await import('../../subscriber.js');
   const s = io.style;
   const pretty = Boolean(io.stdout.isTTY) && !io.json;
-  const timeoutMs = options.timeout === undefined ? undefined : options.timeout * 1000;
+  const timeoutMs = options.duration ?? options.timeout;
 
   return new Promise<number>((resolve) => {
     let subscriber: Subscriber | undefined;
@@ -119,9 +122,9 @@ export default async function listen(ctx: Context, channelList: string, options:
     if (timeoutMs !== undefined) {
       deadline = setTimeout(() => {
         if (!subscribed) {
-          finish(ExitCode.failed, 'failed', new DeliveryError(`Not subscribed to every channel within --timeout ${options.timeout} s`));
+          finish(ExitCode.failed, 'failed', new DeliveryError(`Not subscribed to every channel within --duration ${formatDuration(timeoutMs)}`));
         } else if (options.count !== undefined) {
-          finish(ExitCode.failed, 'timeout', new DeliveryError(`Received ${matched} of ${options.count} events within --timeout ${options.timeout} s`, {
+          finish(ExitCode.failed, 'timeout', new DeliveryError(`Received ${matched} of ${options.count} events within --duration ${formatDuration(timeoutMs)}`, {
             hint: events ? `Only events named ${[...events].join(', ')} count (--events)` : undefined,
           }));
         } else {
@@ -193,7 +196,7 @@ export default async function listen(ctx: Context, channelList: string, options:
         }
         const until = [
           options.count !== undefined ? `${options.count} event${options.count === 1 ? '' : 's'}` : '',
-          options.timeout !== undefined ? `${options.timeout} s` : '',
+          timeoutMs !== undefined ? formatDuration(timeoutMs) : '',
         ].filter(Boolean);
         io.note(s.dim(until.length ? `Stopping after ${until.join(' or ')}; Ctrl+C to stop sooner.` : 'Press Ctrl+C to stop.'));
       }
