@@ -1,23 +1,17 @@
 /**
- * The `broadcast` command line. This is the only module that knows about argv and exit codes; each command
- * lives in src/cli/commands/ and is imported only when it runs, so start-up loads little more than commander.
+ * The `broadcast` command line: runs the program declared in program.ts. This is the only module that knows
+ * about argv, process signals and exit codes; each command lives in src/cli/commands/ and is imported only
+ * when it runs.
  */
 import type * as CommanderModule from 'commander';
 import { createRequire } from 'node:module';
-import { DEFAULTS } from '../config/defaults.js';
-import type { Command as BroadcastCommand } from './command.js';
 import type { Context, GlobalOptions } from './context.js';
-import { formatDuration, parseDuration } from './duration.js';
+import { buildProgram, type CommandModule } from './program.js';
 import { envSecrets, redactSecrets, registerSecrets } from './redact.js';
 
-// require(), not import(): commander is CommonJS, and Node parses CommonJS imported as ESM for its exports.
 const require = createRequire(import.meta.url);
-const { Command, CommanderError, InvalidArgumentError, Option } = require('commander') as typeof CommanderModule;
+const { CommanderError } = require('commander') as typeof CommanderModule;
 type Command = CommanderModule.Command;
-const { version } = require('../../package.json') as { version: string };
-
-type LegacyAction = (ctx: Context, ...args: any[]) => Promise<number | void>;
-type CommandModule = { default: BroadcastCommand<object> | LegacyAction };
 
 export interface MainOptions {
   cwd?: string;
@@ -38,7 +32,6 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** Runs the CLI and resolves with the exit code. */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   let exitCode = 0;
-  const program = new Command('broadcast');
   const stdout = (options.stdout ?? process.stdout) as NodeJS.WritableStream & { isTTY?: boolean };
   const stderr = (options.stderr ?? process.stderr) as NodeJS.WritableStream & { isTTY?: boolean };
   const env = options.env ?? process.env;
@@ -94,159 +87,20 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       }
     };
 
-  program
-    .description('Broadcast real-time events over the Pusher protocol (Pusher Channels, soketi, Laravel Reverb).')
-    .version(version, '-V, --version')
-    .option('-c, --config <path>', 'config file to use instead of searching for broadcast.config.*')
-    .option('--connection <name>', 'connection to use (overrides BROADCAST_CONNECTION and the config default)')
-    .option('--json', 'machine-readable JSON on stdout')
-    .option('--no-color', 'no colours (also NO_COLOR=1)')
-    .option('-v, --verbose', 'log each HTTP request (method, path, status, timing) on stderr')
+  const program = buildProgram(run)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => stdout.write(redactSecrets(s)), writeErr: (s) => stderr.write(redactSecrets(s)) });
-
-  // Per-request settings for commands that call the HTTP API.
-  const network = (cmd: Command, defaults: { timeoutMs: number; retries: number } = { timeoutMs: DEFAULTS.timeoutMs, retries: DEFAULTS.retries }) =>
-    cmd
-      .addOption(new Option('--timeout <duration>', `time limit for each request to the server, retries included: 5s, 500ms (a bare number is milliseconds; default ${formatDuration(defaults.timeoutMs)})`).argParser(durationArg('--timeout', 'ms')))
-      .addOption(new Option('--retries <n>', `retries for requests that surely did not reach the server, and for 429/503 answers (default ${defaults.retries})`).argParser(intArg('--retries', 0)));
-
-  network(
-    program
-      .command('emit')
-      .summary('send an event to channels, or a registered event class')
-      .description(
-        'Send an event: `emit <channels> <event>` with comma-separated full channel names, `emit <EventClass>` for a\n' +
-          'registered event class (config `events` or the classes exported from `eventsDir`), or `emit --file events.ndjson`.',
-      )
-      .argument('[target]', 'channel name(s), comma-separated, or a registered event class name')
-      .argument('[event]', 'event name (omit when <target> is an event class)')
-      .option('-d, --data <json>', 'event data: JSON, @file.json, or - for stdin', '{}')
-      .option('--socket-id <id>', 'exclude this connection from receiving the event')
-      .option('--dry-run', 'validate and print what would be sent, sending nothing')
-      .option('-f, --file <path>', 'send the events of an NDJSON file (- for stdin), one per line')
-      .option('--failed-out <file>', 'with --file: write events not confirmed sent here, as NDJSON')
-      .addOption(new Option('--concurrency <n>', 'with --file: requests in flight').argParser(intArg('--concurrency')))
-      .addOption(new Option('--rate <events/s>', 'with --file: at most this many events per second').argParser(intArg('--rate'))),
-  ).action(run(() => import('./commands/emit.js')));
-
-  program
-    .command('config')
-    .summary('show the resolved configuration (secrets masked)')
-    .action(run(() => import('./commands/config.js')));
-
-  program
-    .command('auth:sign')
-    .summary('sign a private or presence channel subscription as the auth route would')
-    .argument('<channel>', 'full channel name (private-, presence- or private-encrypted-)')
-    .option('--socket-id <id>', 'socket id (a random valid one is generated when omitted)')
-    .option('--user <id>', 'presence: the user id (all digits: written as a JSON number)')
-    .option('--user-info <json>', 'presence: user_info as JSON')
-    .option('--channel-data <json>', 'presence: the exact channel_data string to sign')
-    .option('--verify <auth>', 'check this auth signature instead of printing one (exit 0 match, 1 mismatch)')
-    .action(run(() => import('./commands/auth-sign.js')));
-
-  program
-    .command('routes')
-    .summary('list the auth routes and the channel authorization rules')
-    .action(run(() => import('./commands/routes.js')));
-
-  program
-    .command('make:event')
-    .summary('scaffold a broadcast event class')
-    .argument('<name>', 'class name: UserAdded, user_added or user-added')
-    .option('--channel <name>', 'channel name (without prefix)')
-    .option('--public', 'broadcast on a public channel')
-    .option('--private', 'broadcast on a private channel')
-    .option('--presence', 'broadcast on a presence channel')
-    .option('--encrypted', 'broadcast on an encrypted private channel')
-    .option('--as <eventName>', 'event name clients listen for (broadcastAs)')
-    .option('--dir <dir>', 'folder to write to (default: config eventsDir)')
-    .option('--force', 'overwrite an existing file')
-    .option('--dry-run', 'print the file instead of writing it')
-    .option('-y, --yes', 'accept defaults for everything not given, without prompting')
-    .action(run(() => import('./commands/make-event.js')));
-
-  program
-    .command('events')
-    .summary('list the registered event classes')
-    .action(run(() => import('./commands/events.js')));
-
-  program
-    .command('init')
-    .summary('create broadcast.config.ts and .env.example')
-    .option('-y, --yes', 'take defaults that work with a local soketi, without prompting')
-    .option('--force', 'overwrite an existing config')
-    .action(run(() => import('./commands/init.js')));
-
-  program
-    .command('listen')
-    .summary('subscribe to channels and print events as they arrive')
-    .argument('<channels>', 'channel name(s), comma-separated')
-    .option('--user <id>', 'presence: join as this user id')
-    .option('--user-info <json>', 'presence: user_info as JSON')
-    .option('--events <names>', 'only these event names, comma-separated')
-    .addOption(new Option('--count <n>', 'exit 0 after n matching events').argParser(intArg('--count')))
-    .addOption(new Option('--duration <duration>', 'stop after this long: 30s, 2m (a bare number is seconds); exit 1 if --count was not reached').argParser(durationArg('--duration', 's')))
-    // Before 0.2 `listen --timeout` meant what --duration means now (a bare number in seconds); kept, hidden.
-    .addOption(new Option('--timeout <duration>').hideHelp().argParser(durationArg('--timeout', 's')))
-    .action(run(() => import('./commands/listen.js')));
-
-  network(
-    program
-      .command('channels')
-      .summary('list occupied channels (GET /channels)')
-      .option('--prefix <prefix>', 'only channels starting with this')
-      .option('--info <attributes>', 'extra attributes, e.g. user_count,subscription_count'),
-  ).action(run(() => import('./commands/channels.js')));
-
-  network(
-    program
-      .command('channel')
-      .summary('show whether a channel is occupied, and its counts')
-      .argument('<name>', 'full channel name')
-      .option('--info <attributes>', 'extra attributes, e.g. user_count,subscription_count'),
-  ).action(run(() => import('./commands/channel.js')));
-
-  network(
-    program
-      .command('users')
-      .summary('list the members of a presence channel')
-      .argument('<channel>', 'presence channel name'),
-  ).action(run(() => import('./commands/users.js')));
-
-  network(
-    program.command('doctor').summary('check the configuration, the server, credentials and a round trip'),
-    { timeoutMs: DEFAULTS.doctorTimeoutMs, retries: DEFAULTS.doctorRetries },
-  ).action(run(() => import('./commands/doctor.js')));
-
-  program
-    .command('webhook:verify')
-    .summary('verify a webhook signature (X-Pusher-Signature) for a body on stdin')
-    .requiredOption('--signature <hex>', 'the X-Pusher-Signature header')
-    .option('--body <@file>', 'read the body from a file instead of stdin')
-    .option('--key <key>', 'the X-Pusher-Key header, to pick the app when several are configured')
-    .action(run(() => import('./commands/webhook-verify.js')));
-
-  network(
-    program
-      .command('bench')
-      .summary('measure your server: publish throughput and end-to-end latency')
-      .addOption(new Option('--count <n>', `events to publish (default ${DEFAULTS.benchCount})`).argParser(intArg('--count')))
-      // Before 0.2 the count was --events (which in listen filters names); kept, hidden.
-      .addOption(new Option('--events <n>').hideHelp().argParser(intArg('--events')))
-      .addOption(new Option('--size <bytes>', `payload size in bytes (default ${DEFAULTS.benchSize})`).argParser(intArg('--size')))
-      .addOption(new Option('--rate <events/s>', 'publish rate (default: as fast as possible)').argParser(intArg('--rate'))),
-  ).action(run(() => import('./commands/bench.js')));
 
   try {
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+      // --help and --version asked for: exit 0. Help shown because no command was given: a usage error (exit 2).
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+      const message = error.code === 'commander.help' ? 'No command given (see the list above)' : error.message.replace(/^error: /, '');
       if (argv.includes('--json')) {
-        stdout.write(redactSecrets(`${JSON.stringify({ ok: false, error: { code: 'usage', message: error.message.replace(/^error: /, ''), exitCode: 2 } })}\n`));
+        stdout.write(redactSecrets(`${JSON.stringify({ ok: false, error: { code: 'usage', message, exitCode: 2 } })}\n`));
       }
       return 2;
     }
@@ -277,23 +131,4 @@ function ownSignals(): { signal: AbortSignal; release: () => void } {
   };
   for (const name of STOP_SIGNALS) process.on(name, onSignal);
   return { signal: controller.signal, release: () => STOP_SIGNALS.forEach((name) => process.off(name, onSignal)) };
-}
-
-/** A commander parser for a duration option (`5s`, `500ms`; a bare number is in `bareUnit`). */
-function durationArg(flag: string, bareUnit: 'ms' | 's') {
-  return (value: string): number => {
-    try {
-      return parseDuration(value, flag, bareUnit);
-    } catch (error) {
-      throw new InvalidArgumentError((error as Error).message);
-    }
-  };
-}
-
-function intArg(flag: string, min = 1) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${flag} must be a whole number >= ${min}.`);
-    return n;
-  };
 }

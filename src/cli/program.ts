@@ -1,0 +1,192 @@
+/**
+ * Every command, argument and option of the `broadcast` CLI, declared in one place: main.ts runs this program,
+ * and scripts/docs.mjs generates docs/cli.md from it. Each command's module is named here and imported only
+ * when that command runs, so start-up loads little more than commander.
+ */
+import type * as CommanderModule from 'commander';
+import { createRequire } from 'node:module';
+import { DEFAULTS } from '../config/defaults.js';
+import type { Command as BroadcastCommand } from './command.js';
+import type { Context } from './context.js';
+import { formatDuration, parseDuration } from './duration.js';
+
+// require(), not import(): commander is CommonJS, and Node parses CommonJS imported as ESM for its exports.
+const require = createRequire(import.meta.url);
+const { Command, InvalidArgumentError, Option } = require('commander') as typeof CommanderModule;
+type Command = CommanderModule.Command;
+export const { version } = require('../../package.json') as { version: string };
+
+/** Before every command is on the contract of command.ts: a function that prints and returns an exit code. */
+export type LegacyAction = (ctx: Context, ...args: any[]) => Promise<number | void>;
+export type CommandModule = { default: BroadcastCommand<object> | LegacyAction };
+/** Turns a command module's loader into commander's action handler. */
+export type Runner = (load: () => Promise<CommandModule>) => (...args: unknown[]) => Promise<void>;
+
+/** The whole program; `run` wraps each command's module loader into its action. */
+export function buildProgram(run: Runner): Command {
+  const program = new Command('broadcast');
+  program
+    .description('Broadcast real-time events over the Pusher protocol (Pusher Channels, soketi, Laravel Reverb).')
+    .version(version, '-V, --version')
+    .option('-c, --config <path>', 'config file to use instead of searching for broadcast.config.*')
+    .option('--connection <name>', 'connection to use (overrides BROADCAST_CONNECTION and the config default)')
+    .option('--json', 'machine-readable JSON on stdout')
+    .option('--no-color', 'no colours (also NO_COLOR=1)')
+    .option('-v, --verbose', 'log each HTTP request (method, path, status, timing) on stderr')
+;
+
+  // Per-request settings for commands that call the HTTP API.
+  const network = (cmd: Command, defaults: { timeoutMs: number; retries: number } = { timeoutMs: DEFAULTS.timeoutMs, retries: DEFAULTS.retries }) =>
+    cmd
+      .addOption(new Option('--timeout <duration>', `time limit for each request to the server, retries included: 5s, 500ms (a bare number is milliseconds; default ${formatDuration(defaults.timeoutMs)})`).argParser(durationArg('--timeout', 'ms')))
+      .addOption(new Option('--retries <n>', `retries for requests that surely did not reach the server, and for 429/503 answers (default ${defaults.retries})`).argParser(intArg('--retries', 0)));
+
+  network(
+    program
+      .command('emit')
+      .summary('send an event to channels, or a registered event class')
+      .description(
+        'Send an event: `emit <channels> <event>` with comma-separated full channel names, `emit <EventClass>` for a\n' +
+          'registered event class (config `events` or the classes exported from `eventsDir`), or `emit --file events.ndjson`.',
+      )
+      .argument('[target]', 'channel name(s), comma-separated, or a registered event class name')
+      .argument('[event]', 'event name (omit when <target> is an event class)')
+      .option('-d, --data <json>', 'event data: JSON, @file.json, or - for stdin', '{}')
+      .option('--socket-id <id>', 'exclude this connection from receiving the event')
+      .option('--dry-run', 'validate and print what would be sent, sending nothing')
+      .option('-f, --file <path>', 'send the events of an NDJSON file (- for stdin), one per line')
+      .option('--failed-out <file>', 'with --file: write events not confirmed sent here, as NDJSON')
+      .addOption(new Option('--concurrency <n>', 'with --file: requests in flight').argParser(intArg('--concurrency')))
+      .addOption(new Option('--rate <events/s>', 'with --file: at most this many events per second').argParser(intArg('--rate'))),
+  ).action(run(() => import('./commands/emit.js')));
+
+  program
+    .command('config')
+    .summary('show the resolved configuration (secrets masked)')
+    .action(run(() => import('./commands/config.js')));
+
+  program
+    .command('auth:sign')
+    .summary('sign a private or presence channel subscription as the auth route would')
+    .argument('<channel>', 'full channel name (private-, presence- or private-encrypted-)')
+    .option('--socket-id <id>', 'socket id (a random valid one is generated when omitted)')
+    .option('--user <id>', 'presence: the user id (all digits: written as a JSON number)')
+    .option('--user-info <json>', 'presence: user_info as JSON')
+    .option('--channel-data <json>', 'presence: the exact channel_data string to sign')
+    .option('--verify <auth>', 'check this auth signature instead of printing one (exit 0 match, 1 mismatch)')
+    .action(run(() => import('./commands/auth-sign.js')));
+
+  program
+    .command('routes')
+    .summary('list the auth routes and the channel authorization rules')
+    .action(run(() => import('./commands/routes.js')));
+
+  program
+    .command('make:event')
+    .summary('scaffold a broadcast event class')
+    .argument('<name>', 'class name: UserAdded, user_added or user-added')
+    .option('--channel <name>', 'channel name (without prefix)')
+    .option('--public', 'broadcast on a public channel')
+    .option('--private', 'broadcast on a private channel')
+    .option('--presence', 'broadcast on a presence channel')
+    .option('--encrypted', 'broadcast on an encrypted private channel')
+    .option('--as <eventName>', 'event name clients listen for (broadcastAs)')
+    .option('--dir <dir>', 'folder to write to (default: config eventsDir)')
+    .option('--force', 'overwrite an existing file')
+    .option('--dry-run', 'print the file instead of writing it')
+    .option('-y, --yes', 'accept defaults for everything not given, without prompting')
+    .action(run(() => import('./commands/make-event.js')));
+
+  program
+    .command('events')
+    .summary('list the registered event classes')
+    .action(run(() => import('./commands/events.js')));
+
+  program
+    .command('init')
+    .summary('create broadcast.config.ts and .env.example')
+    .option('-y, --yes', 'take defaults that work with a local soketi, without prompting')
+    .option('--force', 'overwrite an existing config')
+    .action(run(() => import('./commands/init.js')));
+
+  program
+    .command('listen')
+    .summary('subscribe to channels and print events as they arrive')
+    .argument('<channels>', 'channel name(s), comma-separated')
+    .option('--user <id>', 'presence: join as this user id')
+    .option('--user-info <json>', 'presence: user_info as JSON')
+    .option('--events <names>', 'only these event names, comma-separated')
+    .addOption(new Option('--count <n>', 'exit 0 after n matching events').argParser(intArg('--count')))
+    .addOption(new Option('--duration <duration>', 'stop after this long: 30s, 2m (a bare number is seconds); exit 1 if --count was not reached').argParser(durationArg('--duration', 's')))
+    // Before 0.2 `listen --timeout` meant what --duration means now (a bare number in seconds); kept, hidden.
+    .addOption(new Option('--timeout <duration>').hideHelp().argParser(durationArg('--timeout', 's')))
+    .action(run(() => import('./commands/listen.js')));
+
+  network(
+    program
+      .command('channels')
+      .summary('list occupied channels (GET /channels)')
+      .option('--prefix <prefix>', 'only channels starting with this')
+      .option('--info <attributes>', 'extra attributes, e.g. user_count,subscription_count'),
+  ).action(run(() => import('./commands/channels.js')));
+
+  network(
+    program
+      .command('channel')
+      .summary('show whether a channel is occupied, and its counts')
+      .argument('<name>', 'full channel name')
+      .option('--info <attributes>', 'extra attributes, e.g. user_count,subscription_count'),
+  ).action(run(() => import('./commands/channel.js')));
+
+  network(
+    program
+      .command('users')
+      .summary('list the members of a presence channel')
+      .argument('<channel>', 'presence channel name'),
+  ).action(run(() => import('./commands/users.js')));
+
+  network(
+    program.command('doctor').summary('check the configuration, the server, credentials and a round trip'),
+    { timeoutMs: DEFAULTS.doctorTimeoutMs, retries: DEFAULTS.doctorRetries },
+  ).action(run(() => import('./commands/doctor.js')));
+
+  program
+    .command('webhook:verify')
+    .summary('verify a webhook signature (X-Pusher-Signature) for a body on stdin')
+    .requiredOption('--signature <hex>', 'the X-Pusher-Signature header')
+    .option('--body <@file>', 'read the body from a file instead of stdin')
+    .option('--key <key>', 'the X-Pusher-Key header, to pick the app when several are configured')
+    .action(run(() => import('./commands/webhook-verify.js')));
+
+  network(
+    program
+      .command('bench')
+      .summary('measure your server: publish throughput and end-to-end latency')
+      .addOption(new Option('--count <n>', `events to publish (default ${DEFAULTS.benchCount})`).argParser(intArg('--count')))
+      // Before 0.2 the count was --events (which in listen filters names); kept, hidden.
+      .addOption(new Option('--events <n>').hideHelp().argParser(intArg('--events')))
+      .addOption(new Option('--size <bytes>', `payload size in bytes (default ${DEFAULTS.benchSize})`).argParser(intArg('--size')))
+      .addOption(new Option('--rate <events/s>', 'publish rate (default: as fast as possible)').argParser(intArg('--rate'))),
+  ).action(run(() => import('./commands/bench.js')));
+
+  return program;
+}
+
+/** A commander parser for a duration option (`5s`, `500ms`; a bare number is in `bareUnit`). */
+function durationArg(flag: string, bareUnit: 'ms' | 's') {
+  return (value: string): number => {
+    try {
+      return parseDuration(value, flag, bareUnit);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
+function intArg(flag: string, min = 1) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${flag} must be a whole number >= ${min}.`);
+    return n;
+  };
+}
