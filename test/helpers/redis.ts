@@ -1,6 +1,7 @@
 /**
  * Starts a throwaway Redis (Debian's `redis-server`, installed by .ci/run) on a free port, without
- * persistence, and stops it by its own process id. A missing redis-server is an error, never a skip.
+ * persistence, and stops it by its own process id. Tests that use it check for redis-server first
+ * (test/helpers/services.ts): skipped with a reason on a machine without it, required in CI.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';

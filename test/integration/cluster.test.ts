@@ -7,11 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { listen, settle, type Listener } from '../helpers/listener.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { hasCommand, needs } from '../helpers/services.js';
 import { startSoketi, type SoketiServer } from '../helpers/soketi.js';
+import { uid } from '../helpers/fixtures.js';
 
-const uid = () => Math.random().toString(36).slice(2, 10);
+const redisInstalled = needs('redis-server', hasCommand('redis-server'), 'apt-get install redis-server');
 
-describe('a two-node soketi cluster with the Redis adapter', () => {
+describe.skipIf(!redisInstalled)('a two-node soketi cluster with the Redis adapter', () => {
   let redis: RedisServer;
   let nodeA: SoketiServer;
   let nodeB: SoketiServer;
