@@ -4,7 +4,7 @@
  *
  * Starts its own soketi and measures, in one run, each comparison as a ratio against a baseline measured
  * on the same machine a moment before or after (runs are interleaved and medians taken, so load from other
- * processes affects both sides alike). Prints the machine and a Markdown table; BENCHMARKS.md records one.
+ * processes affects both sides alike). Prints the machine and a Markdown table; docs/benchmarks.md records one.
  *
  * Options: --quick (fewer repetitions, for trying it out); --auth (only the auth handler comparison, more
  * rounds, no soketi: for iterating on src/auth/handler.ts); --bulk (only the two bulk comparisons).
