@@ -87,10 +87,12 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       }
     };
 
-  const program = buildProgram(run)
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => stdout.write(redactSecrets(s)), writeErr: (s) => stderr.write(redactSecrets(s)) });
+  const program = buildProgram(run, (p) =>
+    p
+      .showHelpAfterError('(run with --help for usage)')
+      .exitOverride()
+      .configureOutput({ writeOut: (s) => stdout.write(redactSecrets(s)), writeErr: (s) => stderr.write(redactSecrets(s)) }),
+  );
 
   try {
     await program.parseAsync(argv);

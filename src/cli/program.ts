@@ -22,9 +22,13 @@ export type CommandModule = { default: BroadcastCommand<object> | LegacyAction }
 /** Turns a command module's loader into commander's action handler. */
 export type Runner = (load: () => Promise<CommandModule>) => (...args: unknown[]) => Promise<void>;
 
-/** The whole program; `run` wraps each command's module loader into its action. */
-export function buildProgram(run: Runner): Command {
+/**
+ * The whole program; `run` wraps each command's module loader into its action. `configure` is applied before
+ * any command is added, so the commands inherit its settings (exit override, output).
+ */
+export function buildProgram(run: Runner, configure: (program: Command) => void = () => {}): Command {
   const program = new Command('broadcast');
+  configure(program);
   program
     .description('Broadcast real-time events over the Pusher protocol (Pusher Channels, soketi, Laravel Reverb).')
     .version(version, '-V, --version')
