@@ -4,33 +4,26 @@
  * or JSON bodies, answers JSON, and never answers malformed input with a 5xx or lets it crash the process.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import type { Broadcast } from '../core/broadcast.js';
 import { ConfigError } from '../core/errors.js';
 import { checkSubscription, decideSubscription, failure, signerOf, type AuthErrorBody, type AuthorizeFailure, type AuthorizeResult } from './authorize.js';
+import {
+  answerBeforeBody,
+  answerThenDiscard,
+  Deadlines,
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_MAX_BODY_BYTES,
+  readBody,
+  TIMED_OUT,
+  TOO_LARGE,
+  type BodyResult,
+} from './body.js';
+import { field, isForm, isJson, mediaType, parseBody, preParsedFields, unsupported, type ParsedFields } from './form.js';
+import { send } from './response.js';
 import { isThenable, rulesOf } from './rules.js';
 import { authRoutes, type RouteDefinition } from './routes.js';
 
-/** Default body limit: a subscription request is about 100 bytes. */
-export const DEFAULT_MAX_BODY_BYTES = 8 * 1024;
-
-/**
- * Default time for the whole body to arrive once the handler starts reading it. A subscription request
- * fits in one packet; a body still trickling in after 10 s is a stalled or slowloris client (Node's own
- * `server.requestTimeout` would hold it for 5 minutes).
- */
-export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
-
-/**
- * After refusing a body it has not read (413, or another refusal of a large or chunked body), the handler
- * sends the answer with `Connection: close` but keeps reading and discarding the rest of the body, up to
- * this many bytes and for at most DISCARD_MS, before the connection is closed. Closing a socket while the
- * client is still writing makes the kernel reset the connection, and a client busy writing then sees the
- * reset instead of the 413. Past the byte limit the handler stops reading (the client's writes wait) and
- * closes when the time is up, so an upload of any size costs at most this much reading.
- */
-const DISCARD_BYTES = 1024 * 1024;
-const DISCARD_MS = 2_000;
+export { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES };
 
 /** Where a server-side problem happened, for `onError`. */
 export interface AuthErrorInfo {
@@ -262,266 +255,8 @@ function matchesPath(req: IncomingMessage, path: string): boolean {
   return pathnameOf(req.url) === path || pathnameOf((req as { originalUrl?: unknown }).originalUrl) === path;
 }
 
-type Fields = Record<string, unknown>;
-type ParsedFields = { ok: true; fields: Fields } | AuthorizeFailure;
-
-function field(fields: Fields, name: string): unknown {
-  return Object.prototype.hasOwnProperty.call(fields, name) ? fields[name] : undefined;
-}
-
-const FORM = 'application/x-www-form-urlencoded';
-const JSON_TYPE = 'application/json';
-
-/** The media type of a Content-Type header, lower-cased, without parameters. */
-function mediaType(header: unknown): string {
-  if (typeof header !== 'string') return '';
-  if (header === FORM || header === JSON_TYPE) return header;
-  const semicolon = header.indexOf(';');
-  return (semicolon === -1 ? header : header.slice(0, semicolon)).trim().toLowerCase();
-}
-
-const isForm = (type: string) => type === FORM;
-const isJson = (type: string) => type === JSON_TYPE || /^application\/[a-z0-9.+-]+\+json$/.test(type);
-
-/** The fields an Express/Connect body parser (express.urlencoded(), express.json()) already read, if one did. */
-function preParsedFields(req: IncomingMessage): ParsedFields | undefined {
-  const preParsed = (req as { body?: unknown }).body;
-  if (preParsed === undefined) return undefined;
-  if ((req as { _body?: unknown })._body !== true && !req.readableEnded) return undefined;
-  if (typeof preParsed === 'string' || Buffer.isBuffer(preParsed)) return parseBody(mediaType(req.headers['content-type']), String(preParsed));
-  if (preParsed !== null && typeof preParsed === 'object' && !Array.isArray(preParsed)) return { ok: true, fields: preParsed as Fields };
-  return failure(400, 'invalid_request', 'The body must be an object with socket_id and channel_name');
-}
-
-function unsupported(type: string): AuthorizeFailure {
-  if (type === '') return failure(415, 'unsupported_media_type', 'Missing Content-Type: send application/x-www-form-urlencoded or application/json');
-  return failure(415, 'unsupported_media_type', `Unsupported content type ${JSON.stringify(type.slice(0, 100))}: send application/x-www-form-urlencoded or application/json`);
-}
-
 function tooLarge(limit: number): AuthorizeFailure {
   return failure(413, 'payload_too_large', `The request body is larger than ${limit} bytes`);
-}
-
-function parseBody(type: string, text: string): ParsedFields {
-  if (text.length === 0 || text.trim() === '') return { ok: true, fields: {} };
-  if (isForm(type)) return { ok: true, fields: parseForm(text) };
-  if (isJson(type)) {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return failure(400, 'invalid_request', 'The body is not valid JSON');
-    }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      return failure(400, 'invalid_request', 'The JSON body must be an object with socket_id and channel_name');
-    }
-    return { ok: true, fields: value as Fields };
-  }
-  return unsupported(type);
-}
-
-/** `socket_id` and `channel_name` of a form body; a repeated field (`socket_id=1.1&socket_id=2.2`) becomes a list, which the checks refuse. */
-function parseForm(text: string): Fields {
-  const fields: Fields = {};
-  if (text.includes('%') || text.includes('+')) {
-    for (const [key, value] of new URLSearchParams(text)) {
-      if (key === 'socket_id' || key === 'channel_name') addField(fields, key, value);
-    }
-    return fields;
-  }
-  // Nothing to decode (what pusher-js sends): split by hand, as URLSearchParams would. `equals` only moves
-  // forward, so a long body without any `=` is still scanned once.
-  let equals = -1;
-  for (let start = 0; start < text.length; ) {
-    let end = text.indexOf('&', start);
-    if (end === -1) end = text.length;
-    if (end > start) {
-      if (equals !== Infinity && equals < start) {
-        equals = text.indexOf('=', start);
-        if (equals === -1) equals = Infinity;
-      }
-      const key = equals < end ? text.slice(start, equals) : text.slice(start, end);
-      if (key === 'socket_id' || key === 'channel_name') addField(fields, key, equals < end ? text.slice(equals + 1, end) : '');
-    }
-    start = end + 1;
-  }
-  return fields;
-}
-
-function addField(fields: Fields, key: string, value: string): void {
-  const previous = fields[key];
-  fields[key] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
-}
-
-/** Why a body could not be read. */
-const TOO_LARGE = Symbol('too large');
-const TIMED_OUT = Symbol('timed out');
-const ABORTED = Symbol('aborted');
-type BodyResult = string | typeof TOO_LARGE | typeof TIMED_OUT | typeof ABORTED;
-
-/**
- * Reads at most `limit` bytes of the body as UTF-8 and calls `done` once: with the text, or why not. A body
- * that arrives in one chunk (nearly every subscription request) is decoded from that chunk, without copying.
- * A client that goes away mid-body is noticed by the deadline sweep (a `close` listener per request would
- * cost more than the rest of the reading).
- */
-function readBody(req: IncomingMessage, limit: number, deadlines: Deadlines, done: (result: BodyResult) => void): void {
-  if (req.readableEnded) return done('');
-  let first: Buffer | undefined;
-  let more: Buffer[] | undefined;
-  let size = 0;
-  let finished = false;
-  const finish = (result: BodyResult) => {
-    if (finished) return;
-    finished = true;
-    deadlines.delete(deadline);
-    first = more = undefined;
-    done(result);
-  };
-  const deadline = deadlines.add(req, finish);
-  // The listeners stay: after the answer the rest of the body keeps flowing (and is dropped), so the
-  // socket is never left stalled.
-  req.on('data', (chunk: Buffer | string) => {
-    if (finished) return;
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    size += bytes.length;
-    if (size > limit) return finish(TOO_LARGE);
-    if (first === undefined) first = bytes;
-    else (more ??= [first]).push(bytes);
-  });
-  req.on('end', () => {
-    if (finished) return;
-    finish(more ? Buffer.concat(more, size).toString('utf8') : first ? first.toString('utf8') : '');
-  });
-}
-
-interface Deadline {
-  at: number;
-  req: IncomingMessage;
-  expire: (why: typeof TIMED_OUT | typeof ABORTED) => void;
-  prev: Deadline | undefined;
-  next: Deadline | undefined;
-  linked: boolean;
-}
-
-/**
- * The bodies one handler is reading, watched by one shared timer instead of a timer and a `close` listener
- * per request: each sweep gives up on bodies past their deadline and on requests the client abandoned.
- * The list is in insertion order, which is also deadline order (every entry has the same timeout); adding
- * and removing an entry only relinks two neighbours. The timer runs only while bodies are being read, and
- * never keeps the process alive. It ticks every tenth of the timeout (10 ms to 1 s), so a deadline fires
- * up to one tick late and an abandoned request is let go within one tick. The clock is monotonic, so a
- * change of the system time moves no deadline.
- */
-class Deadlines {
-  private head: Deadline | undefined;
-  private tail: Deadline | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly every: number;
-
-  constructor(private readonly timeoutMs: number) {
-    this.every = Math.min(1000, Math.max(10, Math.ceil(timeoutMs / 10)));
-  }
-
-  add(req: IncomingMessage, expire: Deadline['expire']): Deadline {
-    const deadline: Deadline = { at: performance.now() + this.timeoutMs, req, expire, prev: this.tail, next: undefined, linked: true };
-    if (this.tail) this.tail.next = deadline;
-    else this.head = deadline;
-    this.tail = deadline;
-    this.timer ??= setInterval(() => this.sweep(), this.every).unref();
-    return deadline;
-  }
-
-  delete(deadline: Deadline): void {
-    if (!deadline.linked) return;
-    deadline.linked = false;
-    if (deadline.prev) deadline.prev.next = deadline.next;
-    else this.head = deadline.next;
-    if (deadline.next) deadline.next.prev = deadline.prev;
-    else this.tail = deadline.prev;
-    deadline.prev = deadline.next = undefined;
-  }
-
-  private sweep(): void {
-    const now = performance.now();
-    for (let deadline = this.head; deadline; ) {
-      const next = deadline.next;
-      const late = deadline.at <= now;
-      if (late || deadline.req.destroyed) {
-        this.delete(deadline);
-        deadline.expire(late ? TIMED_OUT : ABORTED);
-        // Answering may have settled other requests too: start over if the next one left the list.
-        if (next && !next.linked) {
-          deadline = this.head;
-          continue;
-        }
-      }
-      deadline = next;
-    }
-    if (!this.head && this.timer) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
-  }
-}
-
-/**
- * Answers before reading the body. A body that is absent or declared small is left to Node, which reads
- * and drops it and keeps the connection; a large or chunked one is discarded within bounds.
- */
-function answerBeforeBody(req: IncomingMessage, res: ServerResponse, result: AuthorizeFailure, limit: number, allow?: string): void {
-  const headers = req.headers;
-  const declared = headers['content-length'];
-  const small = headers['transfer-encoding'] === undefined && (declared === undefined || Number(declared) <= limit);
-  if (small) return send(res, result, allow);
-  return answerThenDiscard(req, res, result, allow);
-}
-
-/**
- * Sends the whole answer with `Connection: close`, then keeps reading and discarding what the client is
- * still sending (at most DISCARD_BYTES, for at most DISCARD_MS) before the connection is closed, so the
- * client reads the answer instead of a connection reset (see DISCARD_BYTES).
- */
-function answerThenDiscard(req: IncomingMessage, res: ServerResponse, result: AuthorizeFailure, allow?: string): void {
-  if (res.headersSent || res.writableEnded || res.destroyed) return;
-  if (req.complete || req.readableEnded) return send(res, result, allow, true);
-  const text = JSON.stringify(result.body);
-  res.writeHead(result.status, responseHeaders(text, allow, true));
-  // The body has its Content-Length: the client has the whole answer now. Ending the response is what
-  // closes the connection, so that waits for the end of the upload or the limits.
-  res.write(text);
-  let discarded = 0;
-  const close = () => {
-    clearTimeout(timer);
-    if (!res.writableEnded && !res.destroyed) res.end();
-  };
-  const timer = setTimeout(close, DISCARD_MS);
-  req.on('data', (chunk: Buffer | string) => {
-    discarded += chunk.length;
-    // Stop reading: the client's writes wait, nothing is reset until the time is up.
-    if (discarded > DISCARD_BYTES) req.pause();
-  });
-  req.on('end', close);
-  req.on('close', close);
-  req.resume();
-}
-
-const CONTENT_TYPE = 'application/json; charset=utf-8';
-
-/** Response headers as a flat list (Node's cheapest form for writeHead). */
-function responseHeaders(text: string, allow: string | undefined, close: boolean): (string | number)[] {
-  const headers: (string | number)[] = ['content-type', CONTENT_TYPE, 'content-length', Buffer.byteLength(text), 'cache-control', 'no-store'];
-  if (allow !== undefined) headers.push('allow', allow);
-  if (close) headers.push('connection', 'close');
-  return headers;
-}
-
-/** Sends a JSON answer in one writeHead and one end (nothing if the response is already gone). */
-function send(res: ServerResponse, result: { status: number; body: unknown }, allow?: string, close = false): void {
-  if (res.headersSent || res.writableEnded || res.destroyed) return;
-  const text = JSON.stringify(result.body);
-  res.writeHead(result.status, responseHeaders(text, allow, close));
-  res.end(text);
 }
 
 export type { AuthErrorBody };

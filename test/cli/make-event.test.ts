@@ -6,26 +6,20 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BIN, ROOT, cleanEnv, runCli, tempProject } from '../helpers/cli.js';
+import { afterAll, beforeAll, describe, expect, inject, test, uid } from '../helpers/fixtures.js';
 import { listen, type Listener } from '../helpers/listener.js';
+import { runMain } from '../helpers/main.js';
+import { jsonOf } from '../helpers/schema.js';
 import type { SoketiServer } from '../helpers/soketi.js';
 import { openTerminal } from '../helpers/terminal.js';
 
 const server = inject('soketi') as SoketiServer;
-const uid = () => Math.random().toString(36).slice(2, 10);
 const exec = promisify(execFile);
 
-/** A temp project that also sees @types/node, as a real one would (the package's types use Buffer). */
-async function project() {
-  const p = await tempProject();
-  await mkdir(path.join(p.dir, 'node_modules/@types'), { recursive: true });
-  await symlink(path.join(ROOT, 'node_modules/@types/node'), path.join(p.dir, 'node_modules/@types/node'), 'dir');
-  return p;
-}
 
 describe('make:event with each channel type, then events and emit', () => {
-  let p: Awaited<ReturnType<typeof project>>;
+  let p: Awaited<ReturnType<typeof tempProject>>;
   let listener: Listener;
   const id = uid();
   const masterKey = Buffer.alloc(32, 9).toString('base64');
@@ -38,8 +32,12 @@ describe('make:event with each channel type, then events and emit', () => {
     ['secret-shared', ['--channel', 'private-encrypted-vault.{vaultId}'], 'SecretShared', 'encrypted', 'private-encrypted-vault.{vaultId}', 'vaultId'],
   ] as const;
 
+  // One project for the whole sequence: write, type-check, list, send.
   beforeAll(async () => {
-    p = await project();
+    p = await tempProject();
+    // It also sees @types/node, as a real project would (the package's types use Buffer).
+    await mkdir(path.join(p.dir, 'node_modules/@types'), { recursive: true });
+    await symlink(path.join(ROOT, 'node_modules/@types/node'), path.join(p.dir, 'node_modules/@types/node'), 'dir');
     listener = await listen(server, { masterKey, user: { id: 7 } });
   });
   afterAll(async () => {
@@ -47,13 +45,13 @@ describe('make:event with each channel type, then events and emit', () => {
     await p?.cleanup();
   });
 
-  it('writes the files and reports each in JSON', async () => {
-    const runs = await Promise.all(cases.map(([name, flags]) => runCli(['make:event', name, ...flags, '--json'], { cwd: p.dir })));
+  test('writes the files and reports each in JSON', async () => {
+    const runs = await Promise.all(cases.map(([name, flags]) => runMain(['make:event', name, ...flags, '--json'], { cwd: p.dir })));
     runs.forEach((r, i) => {
       const [, , className, type, pattern] = cases[i]!;
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      expect(JSON.parse(r.stdout)).toEqual({
+      expect(jsonOf('make:event', r.stdout)).toEqual({
         ok: true,
         name: className,
         file: `src/events/${className}.ts`,
@@ -61,13 +59,14 @@ describe('make:event with each channel type, then events and emit', () => {
         params: [cases[i]![5]],
         as: className === 'OrderShipped' ? 'order.shipped' : className,
         written: true,
+        existed: false,
         dryRun: false,
       });
     });
     expect((await readdir(path.join(p.dir, 'src/events'))).sort()).toEqual(cases.map((c) => `${c[2]}.ts`).sort());
   });
 
-  it('the generated files type-check with tsc --strict against the published types', async () => {
+  test('the generated files type-check with tsc --strict against the published types', async () => {
     const files = cases.map((c) => `src/events/${c[2]}.ts`);
     const tsc = path.join(ROOT, 'node_modules/.bin/tsc');
     const args = ['--strict', '--noEmit', '--noImplicitOverride', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', ...files];
@@ -79,11 +78,12 @@ describe('make:event with each channel type, then events and emit', () => {
     expect(result.code).toBe(0);
   });
 
-  it('events --json lists them at once, with names resolved from an empty payload and marked dynamic', async () => {
-    const r = await runCli(['events', '--json'], { cwd: p.dir });
+  test('events --json lists them at once, with names resolved from an empty payload and marked dynamic', async () => {
+    const r = await runMain(['events', '--json'], { cwd: p.dir });
     expect(r.code).toBe(0);
-    const { events, errors } = JSON.parse(r.stdout);
+    const { events, errors, eventsDir } = jsonOf('events', r.stdout);
     expect(errors).toEqual([]);
+    expect(eventsDir).toBe('src/events');
     expect(events).toHaveLength(cases.length);
     for (const [, , className, type, pattern] of cases) {
       expect(events).toContainEqual({
@@ -96,16 +96,17 @@ describe('make:event with each channel type, then events and emit', () => {
         source: `src/events/${className}.ts`,
       });
     }
-    const text = await runCli(['events'], { cwd: p.dir });
+    const text = await runMain(['events'], { cwd: p.dir });
     expect(text.stdout).toContain('OrderShipped  as "order.shipped"  src/events/OrderShipped.ts');
     expect(text.stdout).toContain('private-orders.undefined  depends on the payload: private-orders.{orderId}');
+    expect(text.stderr).toContain('Names that depend on the payload are shown as resolved with an empty payload.');
   });
 
-  it('emit <Name> delivers each to a pusher-js client on its own channel', async () => {
+  test('emit <Name> delivers each to a pusher-js client on its own channel', async () => {
     const channels = cases.map(([, , , , pattern]) => pattern.replace(/\{\w+\}/, id));
     await Promise.all(channels.map((c) => listener.subscribe(c)));
     const runs = await Promise.all(
-      cases.map(([, , className, , , field]) => runCli(['emit', className, '--data', JSON.stringify({ [field]: id, n: 1 })], { cwd: p.dir, env })),
+      cases.map(([, , className, , , field]) => runMain(['emit', className, '--data', JSON.stringify({ [field]: id, n: 1 })], { cwd: p.dir, env })),
     );
     runs.forEach((r) => {
       expect(r.stderr).toBe('');
@@ -123,7 +124,7 @@ describe('make:event with each channel type, then events and emit', () => {
 });
 
 describe('make:event refuses, writing nothing', () => {
-  it.each([
+  test.for([
     ['../Evil'],
     ['events/UserAdded'],
     ['a\\b'],
@@ -133,173 +134,136 @@ describe('make:event refuses, writing nothing', () => {
     ['has space'],
     [''],
     ['user__added'],
-  ])('the name %j (exit 2)', async (name) => {
-    const p = await tempProject();
-    try {
-      const r = await runCli(['make:event', name, '--json'], { cwd: p.dir });
-      expect(r.code).toBe(2);
-      expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'usage', exitCode: 2 } });
-      expect(r.stderr).toContain(`Invalid event name ${JSON.stringify(name)}`);
-      expect((await readdir(p.dir)).sort()).toEqual(['node_modules', 'package.json']);
-    } finally {
-      await p.cleanup();
-    }
+  ])('the name %j (exit 2)', async ([name], { project }) => {
+    const r = await runMain(['make:event', name!, '--json'], { cwd: project.dir });
+    expect(r.code).toBe(2);
+    expect(jsonOf('make:event', r.stdout)).toMatchObject({ ok: false, error: { code: 'usage', exitCode: 2 } });
+    expect(r.stderr).toContain(`Invalid event name ${JSON.stringify(name)}`);
+    expect((await readdir(project.dir)).sort()).toEqual(['node_modules', 'package.json']);
   });
 
-  it('conflicting channel flags (exit 2)', async () => {
-    const p = await tempProject();
-    try {
-      const both = await runCli(['make:event', 'A', '--public', '--private'], { cwd: p.dir });
-      expect(both.code).toBe(2);
-      expect(both.stderr).toContain('Choose one channel type: --public and --private were given');
-      const prefix = await runCli(['make:event', 'A', '--public', '--channel', 'private-a'], { cwd: p.dir });
-      expect(prefix.code).toBe(2);
-      expect(prefix.stderr).toContain('is a private channel, but --public was given');
-      const bad = await runCli(['make:event', 'A', '--channel', 'a b'], { cwd: p.dir });
-      expect(bad.code).toBe(2);
-      expect(bad.stderr).toContain('Invalid channel name "a b"');
-      expect((await readdir(p.dir)).sort()).toEqual(['node_modules', 'package.json']);
-    } finally {
-      await p.cleanup();
-    }
+  test('conflicting channel flags (exit 2)', async ({ project }) => {
+    const both = await runCli(['make:event', 'A', '--public', '--private'], { cwd: project.dir });
+    expect(both.code).toBe(2);
+    expect(both.stdout).toBe('');
+    expect(both.stderr).toContain('Choose one channel type: --public and --private were given');
+    const prefix = await runMain(['make:event', 'A', '--public', '--channel', 'private-a'], { cwd: project.dir });
+    expect(prefix.code).toBe(2);
+    expect(prefix.stderr).toContain('is a private channel, but --public was given');
+    const bad = await runMain(['make:event', 'A', '--channel', 'a b', '--json'], { cwd: project.dir });
+    expect(bad.code).toBe(2);
+    expect(jsonOf('make:event', bad.stdout)).toMatchObject({ ok: false, error: { code: 'invalid', message: expect.stringContaining('Invalid channel name "a b"') } });
+    expect((await readdir(project.dir)).sort()).toEqual(['node_modules', 'package.json']);
   });
 
-  it('to overwrite an existing file without --force (exit 2, file unchanged); --force overwrites', async () => {
-    const p = await tempProject();
-    try {
-      const file = path.join(p.dir, 'src/events/UserAdded.ts');
-      await mkdir(path.dirname(file), { recursive: true });
-      await writeFile(file, '// mine\n');
-      const r = await runCli(['make:event', 'user-added', '--public'], { cwd: p.dir });
-      expect(r.code).toBe(2);
-      expect(r.stderr).toContain('src/events/UserAdded.ts already exists; nothing was written');
-      expect(r.stderr).toContain('--force');
-      expect(await readFile(file, 'utf8')).toBe('// mine\n');
-      const forced = await runCli(['make:event', 'user-added', '--public', '--force'], { cwd: p.dir });
-      expect(forced.code).toBe(0);
-      expect(forced.stdout).toContain('overwrote src/events/UserAdded.ts');
-      expect(await readFile(file, 'utf8')).toContain("return new Channel('user-added');");
-    } finally {
-      await p.cleanup();
-    }
+  test('to overwrite an existing file without --force (exit 2, file unchanged); --force overwrites', async ({ project }) => {
+    const file = path.join(project.dir, 'src/events/UserAdded.ts');
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, '// mine\n');
+    const r = await runMain(['make:event', 'user-added', '--public'], { cwd: project.dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('src/events/UserAdded.ts already exists; nothing was written');
+    expect(r.stderr).toContain('--force');
+    expect(await readFile(file, 'utf8')).toBe('// mine\n');
+    const forced = await runMain(['make:event', 'user-added', '--public', '--force'], { cwd: project.dir });
+    expect(forced.code).toBe(0);
+    expect(forced.stdout).toContain('overwrote src/events/UserAdded.ts');
+    expect(await readFile(file, 'utf8')).toContain("return new Channel('user-added');");
   });
 });
 
 describe('make:event without a terminal', () => {
-  it('never prompts: takes the defaults (private, channel from the name), says so, and finishes', async () => {
-    const p = await tempProject();
-    try {
-      const r = await runCli(['make:event', 'InvoicePaid'], { cwd: p.dir, timeoutMs: 10_000 });
-      expect(r.code).toBe(0);
-      expect(r.stderr).toContain('no terminal to ask in: using the default private channel');
-      expect(r.stderr).toContain('--channel <name>');
-      expect(r.stdout).toContain('on the private channel private-invoice-paid');
-      const source = await readFile(path.join(p.dir, 'src/events/InvoicePaid.ts'), 'utf8');
-      expect(source).toContain("return new PrivateChannel('invoice-paid');");
-      // --yes takes the same defaults without the note.
-      const quiet = await runCli(['make:event', 'InvoiceSent', '--yes'], { cwd: p.dir, timeoutMs: 10_000 });
-      expect(quiet.code).toBe(0);
-      expect(quiet.stderr).toBe('');
-    } finally {
-      await p.cleanup();
-    }
+  test('never prompts: takes the defaults (private, channel from the name), says so, and finishes', async ({ project }) => {
+    const r = await runMain(['make:event', 'InvoicePaid'], { cwd: project.dir });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('no terminal to ask in: using the default private channel');
+    expect(r.stderr).toContain('--channel <name>');
+    expect(r.stdout).toContain('on the private channel private-invoice-paid');
+    expect(r.stdout).toContain("browsers need an authorization rule for 'invoice-paid' in the config's `channels`");
+    const source = await readFile(path.join(project.dir, 'src/events/InvoicePaid.ts'), 'utf8');
+    expect(source).toContain("return new PrivateChannel('invoice-paid');");
+    // --yes takes the same defaults without the note.
+    const quiet = await runMain(['make:event', 'InvoiceSent', '--yes'], { cwd: project.dir });
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
   });
 
-  it('--dry-run prints the file and writes nothing; with --json the content is in the document', async () => {
-    const p = await tempProject();
-    try {
-      const r = await runCli(['make:event', 'Shown', '--public', '--channel', 'news', '--dry-run'], { cwd: p.dir });
-      expect(r.code).toBe(0);
-      expect(r.stdout).toContain('export class Shown extends CanBroadcast {');
-      expect(r.stderr).toContain('dry run: would write src/events/Shown.ts');
-      const j = await runCli(['make:event', 'Shown', '--public', '--channel', 'news', '--dry-run', '--json'], { cwd: p.dir });
-      expect(JSON.parse(j.stdout)).toMatchObject({ ok: true, written: false, dryRun: true, channel: { type: 'public', name: 'news' }, content: r.stdout });
-      expect((await readdir(p.dir)).sort()).toEqual(['node_modules', 'package.json']);
-    } finally {
-      await p.cleanup();
-    }
+  test('--dry-run prints the file and writes nothing; with --json the content is in the document', async ({ project }) => {
+    const r = await runMain(['make:event', 'Shown', '--public', '--channel', 'news', '--dry-run'], { cwd: project.dir });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('export class Shown extends CanBroadcast {');
+    expect(r.stderr).toContain('dry run: would write src/events/Shown.ts');
+    const j = await runMain(['make:event', 'Shown', '--public', '--channel', 'news', '--dry-run', '--json'], { cwd: project.dir });
+    expect(jsonOf('make:event', j.stdout)).toMatchObject({ ok: true, written: false, existed: false, dryRun: true, channel: { type: 'public', name: 'news' }, content: r.stdout });
+    expect((await readdir(project.dir)).sort()).toEqual(['node_modules', 'package.json']);
   });
 
-  it('uses the config eventsDir, and --dir (with a warning when the registry will not look there)', async () => {
-    const p = await tempProject();
-    try {
-      await writeFile(path.join(p.dir, 'broadcast.config.json'), JSON.stringify({ eventsDir: 'app/broadcast' }));
-      const r = await runCli(['make:event', 'A', '--yes', '--json'], { cwd: p.dir });
-      expect(JSON.parse(r.stdout)).toMatchObject({ file: 'app/broadcast/A.ts', written: true });
-      const elsewhere = await runCli(['make:event', 'B', '--yes', '--dir', 'lib'], { cwd: p.dir });
-      expect(elsewhere.code).toBe(0);
-      expect(elsewhere.stdout).toContain('created lib/B.ts');
-      expect(elsewhere.stderr).toContain('lib is outside the events folder app/broadcast');
-      const listed = JSON.parse((await runCli(['events', '--json'], { cwd: p.dir })).stdout);
-      expect(listed.events.map((e: { name: string }) => e.name)).toEqual(['A']);
-    } finally {
-      await p.cleanup();
-    }
+  test('uses the config eventsDir, and --dir (with a warning when the registry will not look there)', async ({ project }) => {
+    await writeFile(path.join(project.dir, 'broadcast.config.json'), JSON.stringify({ eventsDir: 'app/broadcast' }));
+    const r = await runMain(['make:event', 'A', '--yes', '--json'], { cwd: project.dir });
+    expect(jsonOf('make:event', r.stdout)).toMatchObject({ file: 'app/broadcast/A.ts', written: true });
+    const elsewhere = await runMain(['make:event', 'B', '--yes', '--dir', 'lib'], { cwd: project.dir });
+    expect(elsewhere.code).toBe(0);
+    expect(elsewhere.stdout).toContain('created lib/B.ts');
+    expect(elsewhere.stderr).toContain('lib is outside the events folder app/broadcast');
+    const listed = jsonOf('events', (await runMain(['events', '--json'], { cwd: project.dir })).stdout);
+    expect(listed.events.map((e: { name: string }) => e.name)).toEqual(['A']);
+    expect(listed.eventsDir).toBe('app/broadcast');
   });
 });
 
 describe('events', () => {
-  it('reports a module that fails to load with its path and still lists the others', async () => {
-    const p = await tempProject();
-    try {
-      await mkdir(path.join(p.dir, 'src/events'), { recursive: true });
-      await writeFile(path.join(p.dir, 'src/events/Broken.ts'), "throw new Error('kaboom');\n");
-      await runCli(['make:event', 'Fine', '--public', '--channel', 'fine', '--yes'], { cwd: p.dir });
-      const r = await runCli(['events', '--json'], { cwd: p.dir });
-      expect(r.code).toBe(0);
-      const doc = JSON.parse(r.stdout);
-      expect(doc.events).toEqual([
-        { name: 'Fine', as: 'Fine', channels: ['fine'], patterns: ['fine'], channelTypes: ['public'], dynamic: false, source: 'src/events/Fine.ts' },
-      ]);
-      expect(doc.errors).toEqual([{ source: 'src/events/Broken.ts', message: expect.stringContaining('kaboom') }]);
-      expect(r.stderr).toContain('warning: could not load src/events/Broken.ts: kaboom');
-    } finally {
-      await p.cleanup();
-    }
+  test('reports a module that fails to load with its path and still lists the others', async ({ project }) => {
+    await mkdir(path.join(project.dir, 'src/events'), { recursive: true });
+    await writeFile(path.join(project.dir, 'src/events/Broken.ts'), "throw new Error('kaboom');\n");
+    await runMain(['make:event', 'Fine', '--public', '--channel', 'fine', '--yes'], { cwd: project.dir });
+    const r = await runMain(['events', '--json'], { cwd: project.dir });
+    expect(r.code).toBe(0);
+    const doc = jsonOf('events', r.stdout);
+    expect(doc.events).toEqual([
+      { name: 'Fine', as: 'Fine', channels: ['fine'], patterns: ['fine'], channelTypes: ['public'], dynamic: false, source: 'src/events/Fine.ts' },
+    ]);
+    expect(doc.errors).toEqual([{ source: 'src/events/Broken.ts', message: expect.stringContaining('kaboom') }]);
+    expect(r.stderr).toContain('warning: could not load src/events/Broken.ts: kaboom');
   });
 
-  it('lists a class re-exported by an index file once, under its own file; warns about two classes with one name', async () => {
-    const p = await tempProject();
-    try {
-      await runCli(['make:event', 'Fine', '--public', '--channel', 'fine', '--yes'], { cwd: p.dir });
-      await writeFile(path.join(p.dir, 'src/events/index.ts'), "export * from './Fine.js';\n");
-      const once = JSON.parse((await runCli(['events', '--json'], { cwd: p.dir })).stdout);
-      expect(once.events.map((e: { source: string }) => e.source)).toEqual(['src/events/Fine.ts']);
-      await writeFile(
-        path.join(p.dir, 'src/events/Other.ts'),
-        "import { CanBroadcast } from 'pusher-broadcast';\nexport class Fine extends CanBroadcast { broadcastOn() { return 'other'; } }\n",
-      );
-      const twice = await runCli(['events'], { cwd: p.dir });
-      expect(twice.code).toBe(0);
-      expect(twice.stderr).toContain('Fine is exported by src/events/Fine.ts and src/events/Other.ts; `broadcast emit Fine` uses the first');
-    } finally {
-      await p.cleanup();
-    }
+  test('lists a class re-exported by an index file once, under its own file; warns about two classes with one name', async ({ project }) => {
+    await runMain(['make:event', 'Fine', '--public', '--channel', 'fine', '--yes'], { cwd: project.dir });
+    await writeFile(path.join(project.dir, 'src/events/index.ts'), "export * from './Fine.js';\n");
+    const once = jsonOf('events', (await runMain(['events', '--json'], { cwd: project.dir })).stdout);
+    expect(once.events.map((e: { source: string }) => e.source)).toEqual(['src/events/Fine.ts']);
+    await writeFile(
+      path.join(project.dir, 'src/events/Other.ts'),
+      "import { CanBroadcast } from 'pusher-broadcast';\nexport class Fine extends CanBroadcast { broadcastOn() { return 'other'; } }\n",
+    );
+    const twice = await runMain(['events'], { cwd: project.dir });
+    expect(twice.code).toBe(0);
+    expect(twice.stderr).toContain('Fine is exported by src/events/Fine.ts and src/events/Other.ts; `broadcast emit Fine` uses the first');
   });
 
-  it('exits 1 when nothing could be loaded, 0 with a hint when nothing is registered', async () => {
-    const p = await tempProject();
-    try {
-      const empty = await runCli(['events'], { cwd: p.dir });
-      expect(empty.code).toBe(0);
-      expect(empty.stdout).toContain('No events registered. Create one: broadcast make:event');
-      await mkdir(path.join(p.dir, 'src/events'), { recursive: true });
-      await writeFile(path.join(p.dir, 'src/events/Broken.ts'), 'export const = ;\n');
-      const broken = await runCli(['events', '--json'], { cwd: p.dir });
-      expect(broken.code).toBe(1);
-      expect(JSON.parse(broken.stdout)).toMatchObject({ events: [], errors: [{ source: 'src/events/Broken.ts' }] });
-    } finally {
-      await p.cleanup();
-    }
+  test('fails (exit 2, code "config") when nothing could be loaded; exit 0 with a hint when nothing is registered', async ({ project }) => {
+    const empty = await runCli(['events'], { cwd: project.dir });
+    expect(empty.code).toBe(0);
+    expect(empty.stdout).toContain('No events registered. Create one: broadcast make:event OrderShipped (it goes to src/events)');
+    await mkdir(path.join(project.dir, 'src/events'), { recursive: true });
+    await writeFile(path.join(project.dir, 'src/events/Broken.ts'), 'export const = ;\n');
+    const broken = await runCli(['events', '--json'], { cwd: project.dir });
+    expect(broken.code).toBe(2);
+    expect(jsonOf('events', broken.stdout)).toMatchObject({
+      ok: false,
+      events: [],
+      errors: [{ source: 'src/events/Broken.ts' }],
+      error: { code: 'config', message: 'No event could be loaded: src/events/Broken.ts failed', exitCode: 2 },
+    });
+    expect(broken.stderr).toContain('warning: could not load src/events/Broken.ts');
   });
 });
 
 describe('make:event in a terminal (tmux)', () => {
   const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} make:event`;
 
-  it('asks for the channel type and name; Enter accepts the defaults and the file is written', async () => {
-    const p = await tempProject();
-    const term = await openTerminal(`${command} user-added`, { cwd: p.dir, env: cleanEnv() });
+  test('asks on the terminal, even with stdout redirected; Enter accepts the defaults and only the result goes to stdout', async ({ project }) => {
+    const term = await openTerminal(`${command} user-added > made.txt`, { cwd: project.dir, env: cleanEnv() });
     try {
       await term.waitFor(/Channel type[\s\S]*❯ private/);
       await term.send('Enter');
@@ -307,18 +271,18 @@ describe('make:event in a terminal (tmux)', () => {
       await term.send('Enter');
       const screen = await term.waitFor(/EXIT=\d+/);
       expect(screen).toContain('EXIT=0');
-      expect(screen).toContain('created src/events/UserAdded.ts');
-      const source = await readFile(path.join(p.dir, 'src/events/UserAdded.ts'), 'utf8');
-      expect(source).toContain("return new PrivateChannel('user-added');");
     } finally {
       await term.close();
-      await p.cleanup();
     }
+    const made = await readFile(path.join(project.dir, 'made.txt'), 'utf8');
+    expect(made).toMatch(/^✓ created src\/events\/UserAdded\.ts\n/);
+    expect(made).not.toContain('Channel');
+    const source = await readFile(path.join(project.dir, 'src/events/UserAdded.ts'), 'utf8');
+    expect(source).toContain("return new PrivateChannel('user-added');");
   });
 
-  it('takes a chosen type and a typed channel name, re-asking after an invalid one', async () => {
-    const p = await tempProject();
-    const term = await openTerminal(`${command} RoomJoined --as room.joined`, { cwd: p.dir, env: cleanEnv() });
+  test('takes a chosen type and a typed channel name, re-asking after an invalid one', async ({ project }) => {
+    const term = await openTerminal(`${command} RoomJoined --as room.joined`, { cwd: project.dir, env: cleanEnv() });
     try {
       await term.waitFor(/Channel type[\s\S]*❯ private/);
       await term.send('Down');
@@ -334,12 +298,11 @@ describe('make:event in a terminal (tmux)', () => {
       const screen = await term.waitFor(/EXIT=\d+/);
       expect(screen).toContain('EXIT=0');
       expect(screen).toContain('on the presence channel presence-rooms.{roomId}');
-      const source = await readFile(path.join(p.dir, 'src/events/RoomJoined.ts'), 'utf8');
-      expect(source).toContain('return new PresenceChannel(`rooms.${this.roomId}`);');
-      expect(source).toContain("return 'room.joined';");
     } finally {
       await term.close();
-      await p.cleanup();
     }
+    const source = await readFile(path.join(project.dir, 'src/events/RoomJoined.ts'), 'utf8');
+    expect(source).toContain('return new PresenceChannel(`rooms.${this.roomId}`);');
+    expect(source).toContain("return 'room.joined';");
   });
 });

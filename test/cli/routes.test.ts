@@ -3,9 +3,11 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findPatternLine } from '../../src/cli/commands/routes.js';
-import { runCli, tempProject } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
+import { describe, expect, test } from '../helpers/fixtures.js';
+import { runMain } from '../helpers/main.js';
+import { jsonOf } from '../helpers/schema.js';
 
 const CONFIG = `import { defineConfig } from 'pusher-broadcast';
 
@@ -23,14 +25,8 @@ export default defineConfig({
 `;
 
 describe('routes', () => {
-  let project: Awaited<ReturnType<typeof tempProject>>;
-  beforeAll(async () => {
-    project = await tempProject();
+  test('prints the route table and the channel rules with where each is defined (built binary)', async ({ project }) => {
     await writeFile(path.join(project.dir, 'broadcast.config.ts'), CONFIG);
-  });
-  afterAll(() => project.cleanup());
-
-  it('prints the route table and the channel rules with where each is defined', async () => {
     const r = await runCli(['routes'], { cwd: project.dir });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -43,10 +39,12 @@ describe('routes', () => {
     expect(lines).toContain('  admin             private            -        broadcast.config.ts:11');
   });
 
-  it('--json prints { routes, channels }', async () => {
-    const r = await runCli(['routes', '--json'], { cwd: project.dir });
+  test('--json prints { ok, routes, channels }', async ({ project }) => {
+    await writeFile(path.join(project.dir, 'broadcast.config.ts'), CONFIG);
+    const r = await runMain(['routes', '--json'], { cwd: project.dir });
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({
+    expect(jsonOf('routes', r.stdout)).toEqual({
+      ok: true,
       routes: [
         {
           method: 'POST',
@@ -66,39 +64,30 @@ describe('routes', () => {
     });
   });
 
-  it('with no config: the default route, and a note that any authenticated user is authorized', async () => {
-    const empty = await tempProject();
-    try {
-      const r = await runCli(['routes'], { cwd: empty.dir });
-      expect(r.code).toBe(0);
-      expect(r.stdout).toContain('POST    /broadcasting/authorize  broadcasting.authorize  createAuthHandler  -           yes');
-      expect(r.stdout).toContain('none: any authenticated user may subscribe to any private or presence channel');
-      const json = await runCli(['routes', '--json'], { cwd: empty.dir });
-      expect(JSON.parse(json.stdout)).toMatchObject({ routes: [{ path: '/broadcasting/authorize', middleware: [] }], channels: [] });
-    } finally {
-      await empty.cleanup();
-    }
+  test('with no config: the default route, and a note that any authenticated user is authorized', async ({ project }) => {
+    const r = await runMain(['routes'], { cwd: project.dir });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('POST    /broadcasting/authorize  broadcasting.authorize  createAuthHandler  -           yes');
+    expect(r.stdout).toContain('none: any authenticated user may subscribe to any private or presence channel');
+    const json = await runMain(['routes', '--json'], { cwd: project.dir });
+    expect(jsonOf('routes', json.stdout)).toMatchObject({ ok: true, routes: [{ path: '/broadcasting/authorize', middleware: [] }], channels: [] });
   });
 
-  it('exits 2 naming a rule that cannot work (a prefixed pattern, a rule in a JSON config)', async () => {
-    const bad = await tempProject();
-    try {
-      await writeFile(path.join(bad.dir, 'broadcast.config.ts'), "export default { channels: { 'private-orders.{id}': () => true } };\n");
-      const prefixed = await runCli(['routes'], { cwd: bad.dir });
-      expect(prefixed.code).toBe(2);
-      expect(prefixed.stderr).toContain('Channel rule "private-orders.{id}": write the pattern without the "private-" prefix');
-      await writeFile(path.join(bad.dir, 'rules.json'), JSON.stringify({ channels: { 'orders.{id}': true } }));
-      const json = await runCli(['routes', '--json', '--config', 'rules.json'], { cwd: bad.dir });
-      expect(json.code).toBe(2);
-      expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { code: 'config', hint: expect.stringContaining('not in a JSON config') } });
-    } finally {
-      await bad.cleanup();
-    }
+  test('exits 2 naming a rule that cannot work (a prefixed pattern, a rule in a JSON config)', async ({ project }) => {
+    await writeFile(path.join(project.dir, 'broadcast.config.ts'), "export default { channels: { 'private-orders.{id}': () => true } };\n");
+    const prefixed = await runCli(['routes'], { cwd: project.dir });
+    expect(prefixed.code).toBe(2);
+    expect(prefixed.stdout).toBe('');
+    expect(prefixed.stderr).toContain('Channel rule "private-orders.{id}": write the pattern without the "private-" prefix');
+    await writeFile(path.join(project.dir, 'rules.json'), JSON.stringify({ channels: { 'orders.{id}': true } }));
+    const json = await runMain(['routes', '--json', '--config', 'rules.json'], { cwd: project.dir });
+    expect(json.code).toBe(2);
+    expect(jsonOf('routes', json.stdout)).toMatchObject({ ok: false, error: { code: 'config', exitCode: 2, hint: expect.stringContaining('not in a JSON config') } });
   });
 });
 
 describe('finding where a pattern is defined', () => {
-  it('finds quoted keys, bare keys and method shorthand, preferring the channels block', () => {
+  test('finds quoted keys, bare keys and method shorthand, preferring the channels block', () => {
     const source = "const x = { 'a.{id}': 1 };\nexport default {\n  channels: {\n    'a.{id}': () => true,\n    b: () => true,\n    \"c\"(user) { return true; },\n  },\n};\n";
     expect(findPatternLine(source, 'a.{id}')).toBe(4);
     expect(findPatternLine(source, 'b')).toBe(5);

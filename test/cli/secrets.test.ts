@@ -190,7 +190,7 @@ describe('secrets never appear in output', () => {
     expect(leaksIn(`…${MASTER.slice(5, 20)}…`).length).toBeGreaterThan(0);
     // The commands really sign with the secret they must not print.
     const signed = results.find((r) => r.scenario.args[0] === 'auth:sign' && r.scenario.setup === 'soketi' && r.scenario.args.includes('--json') && r.scenario.args[1]!.startsWith('private-leak'));
-    expect(JSON.parse(signed!.result.stdout)).toMatchObject({ auth: signChannel({ key: server.key, secret: SECRET }, '1.2', `private-leak-${uid}`) });
+    expect(JSON.parse(signed!.result.stdout)).toMatchObject({ body: { auth: signChannel({ key: server.key, secret: SECRET }, '1.2', `private-leak-${uid}`) } });
     // And the wrong secret did reach soketi, which refused it.
     const emitted = results.find((r) => r.scenario.args[0] === 'emit' && r.scenario.setup === 'soketi' && r.scenario.args[1] === `private-leak-${uid}` && !r.scenario.args.includes('--json'));
     expect(emitted!.result.code).toBe(1);

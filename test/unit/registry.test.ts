@@ -1,13 +1,12 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, test } from '../helpers/fixtures.js';
 import { Channel, PresenceChannel, PrivateChannel } from '../../src/core/channels.js';
 import { CanBroadcast } from '../../src/core/events.js';
 import { describeEvent, loadRegistry } from '../../src/cli/registry.js';
 
 describe('describeEvent', () => {
-  it('a static channel is resolved as is', () => {
+  test('a static channel is resolved as is', () => {
     class Pinged extends CanBroadcast {
       broadcastOn() {
         return new Channel('status');
@@ -16,7 +15,7 @@ describe('describeEvent', () => {
     expect(describeEvent(Pinged)).toEqual({ as: 'Pinged', channels: ['status'], patterns: ['status'], channelTypes: ['public'], dynamic: false });
   });
 
-  it('a name built from a payload field: resolved with an empty payload, marked, and shown with {field}', () => {
+  test('a name built from a payload field: resolved with an empty payload, marked, and shown with {field}', () => {
     class OrderShipped extends CanBroadcast {
       declare orderId: number;
       broadcastOn() {
@@ -35,7 +34,7 @@ describe('describeEvent', () => {
     });
   });
 
-  it('a nested field that throws with an empty payload is still described', () => {
+  test('a nested field that throws with an empty payload is still described', () => {
     class Joined extends CanBroadcast {
       declare room: { id: string };
       broadcastOn() {
@@ -47,7 +46,7 @@ describe('describeEvent', () => {
     expect(d.error).toMatch(/^broadcastOn\(\) failed with an empty payload: /);
   });
 
-  it('a channel chosen by a condition on the payload is dynamic', () => {
+  test('a channel chosen by a condition on the payload is dynamic', () => {
     class Flagged extends CanBroadcast {
       declare admin?: boolean;
       broadcastOn() {
@@ -57,7 +56,7 @@ describe('describeEvent', () => {
     expect(describeEvent(Flagged)).toMatchObject({ channels: ['users'], dynamic: true });
   });
 
-  it('a field with an initialiser is not mistaken for payload', () => {
+  test('a field with an initialiser is not mistaken for payload', () => {
     class Lobby extends CanBroadcast {
       room = 'lobby';
       broadcastOn() {
@@ -67,7 +66,7 @@ describe('describeEvent', () => {
     expect(describeEvent(Lobby)).toMatchObject({ channels: ['room.lobby'], dynamic: false });
   });
 
-  it('a constructor that rejects an empty payload is reported, channels still probed', () => {
+  test('a constructor that rejects an empty payload is reported, channels still probed', () => {
     class Strict extends CanBroadcast {
       declare id: number;
       constructor(payload: { id?: number } = {}) {
@@ -85,8 +84,8 @@ describe('describeEvent', () => {
 });
 
 describe('loadRegistry', () => {
-  it('registers the event classes exported by ES and CommonJS modules in the events folder', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'broadcast-registry-'));
+  test('registers the event classes exported by ES and CommonJS modules in the events folder', async ({ project }) => {
+    const { dir } = project;
     await mkdir(path.join(dir, 'src/events'), { recursive: true });
     const event = (name: string) => `class ${name} { broadcastOn() { return 'status'; } }`;
     await writeFile(path.join(dir, 'src/events/Pinged.mjs'), `export ${event('Pinged')}\n`);

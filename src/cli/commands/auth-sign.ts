@@ -4,12 +4,13 @@
  */
 import { randomInt } from 'node:crypto';
 import { credentialsOf } from '../../auth/authorize.js';
-import { channelAuthBody, presenceChannelData, verifyChannelAuth, type AuthVerification, type ChannelAuth } from '../../auth/sign.js';
+import { channelAuthBody, presenceChannelData, verifyChannelAuth, type ChannelAuth } from '../../auth/sign.js';
 import { channelType } from '../../core/channels.js';
-import { openBroadcast, type Context } from '../context.js';
-import { parseJson, readJsonOption } from '../input.js';
-import { BroadcastError, type ErrorCode, ConfigError, UsageError, ValidationError } from '../../core/errors.js';
+import { BroadcastError, ConfigError, UsageError, ValidationError } from '../../core/errors.js';
 import { validateChannelName, validateSocketId } from '../../core/validation.js';
+import { defineCommand } from '../command.js';
+import { openBroadcast } from '../context.js';
+import { parseJson, readJsonOption } from '../input.js';
 
 export interface AuthSignOptions {
   socketId?: string;
@@ -19,18 +20,31 @@ export interface AuthSignOptions {
   verify?: string;
 }
 
-/** A signature that does not match (exit 1). */
-export class SignatureMismatchError extends BroadcastError {
-  static override readonly defaultCode: ErrorCode = 'mismatch';
-}
-
-/** What `auth:sign` produced: the body, or the outcome of `--verify`. */
-export interface AuthSignResult {
+/** What `auth:sign` printed: the body the auth route would return for the subscription. */
+export interface AuthSignBody {
   channel: string;
   socketId: string;
+  /** True when no --socket-id was given and a random valid one was signed for. */
   socketIdGenerated: boolean;
-  body?: ChannelAuth;
-  verification?: AuthVerification;
+  /** Pusher's wire format, as the route returns it: `auth`, and `channel_data` / `shared_secret` when they apply. */
+  body: ChannelAuth;
+}
+
+/** What `auth:sign --verify` found: the signature matches (a mismatch is an error, exit 1). */
+export interface AuthVerified {
+  channel: string;
+  socketId: string;
+  socketIdGenerated: false;
+  valid: true;
+  /** The channel_data the signature covers, when there is one. */
+  channelData?: string;
+}
+
+export type AuthSignResult = AuthSignBody | AuthVerified;
+
+/** A signature that does not verify: `mismatch`, exit 1. */
+function mismatch(message: string, details: Record<string, unknown>): BroadcastError {
+  return new BroadcastError(message, { code: 'mismatch', details });
 }
 
 /** A user id as most backends write it: all digits (no leading zero, within 2^53) as a number, else a string. */
@@ -73,89 +87,89 @@ function checkChannelData(text: string, presence: boolean, what: string): string
   return text;
 }
 
-export default async function authSign(ctx: Context, channel: string, options: AuthSignOptions): Promise<number> {
-  // All input is checked before the config is loaded.
-  validateChannelName(channel);
-  const type = channelType(channel);
-  if (type === 'public') {
-    throw new UsageError(`"${channel}" is a public channel: it needs no authorization`, {
-      hint: `Sign private-, presence- or private-encrypted- channels, e.g. broadcast auth:sign private-${channel}`,
-    });
-  }
-  const presence = type === 'presence';
-  if (options.socketId !== undefined) validateSocketId(options.socketId);
-  else if (options.verify !== undefined) {
-    throw new UsageError('--verify needs --socket-id: a signature is only valid for the socket it was made for');
-  }
-  if (options.user !== undefined && !presence) {
-    throw new UsageError('--user applies to presence channels only', { hint: 'Private channels carry no user; use a presence- channel to join as a member' });
-  }
-  if (options.userInfo !== undefined && options.user === undefined) {
-    throw new UsageError('--user-info needs --user', { hint: '--channel-data is the complete channel_data string: put user_info inside it instead' });
-  }
-  if (options.user !== undefined && options.channelData !== undefined) {
-    throw new UsageError('Give --user (with --user-info) or --channel-data, not both');
-  }
-  const verify = options.verify === undefined ? undefined : parseVerify(options.verify);
-
-  let channelData: string | undefined;
-  if (options.channelData !== undefined) {
-    channelData = checkChannelData(options.channelData, presence, '--channel-data');
-  } else if (options.user !== undefined) {
-    const userId = parseUserId(options.user);
-    let userInfo: unknown;
-    if (options.userInfo !== undefined) {
-      userInfo = await readJsonOption(ctx, options.userInfo, '--user-info');
-      if (userInfo === null || typeof userInfo !== 'object' || Array.isArray(userInfo)) {
-        throw new UsageError('--user-info must be a JSON object', { hint: `e.g. --user-info '{"name":"Ada"}'` });
-      }
+export default defineCommand<AuthSignResult>({
+  async run(ctx, channel: string, options: AuthSignOptions) {
+    // All input is checked before the config is loaded.
+    validateChannelName(channel);
+    const type = channelType(channel);
+    if (type === 'public') {
+      throw new UsageError(`"${channel}" is a public channel: it needs no authorization`, {
+        hint: `Sign private-, presence- or private-encrypted- channels, e.g. broadcast auth:sign private-${channel}`,
+      });
     }
-    channelData = presenceChannelData(userId, userInfo);
-  } else if (verify?.channelData !== undefined) {
-    channelData = checkChannelData(verify.channelData, presence, 'the --verify body\'s channel_data');
-  }
-  if (presence && channelData === undefined) {
-    throw new UsageError(`Presence channel "${channel}" needs a member: give --user <id> (and --user-info <json>) or --channel-data <json>`, {
-      hint: `broadcast auth:sign ${channel} --user 42 --user-info '{"name":"Ada"}'`,
-    });
-  }
+    const presence = type === 'presence';
+    if (options.socketId !== undefined) validateSocketId(options.socketId);
+    else if (options.verify !== undefined) {
+      throw new UsageError('--verify needs --socket-id: a signature is only valid for the socket it was made for');
+    }
+    if (options.user !== undefined && !presence) {
+      throw new UsageError('--user applies to presence channels only', { hint: 'Private channels carry no user; use a presence- channel to join as a member' });
+    }
+    if (options.userInfo !== undefined && options.user === undefined) {
+      throw new UsageError('--user-info needs --user', { hint: '--channel-data is the complete channel_data string: put user_info inside it instead' });
+    }
+    if (options.user !== undefined && options.channelData !== undefined) {
+      throw new UsageError('Give --user (with --user-info) or --channel-data, not both');
+    }
+    const verify = options.verify === undefined ? undefined : parseVerify(options.verify);
 
-  const broadcast = await openBroadcast(ctx);
-  try {
-    const credentials = credentialsOf(broadcast);
-    const socketId = options.socketId ?? randomSocketId();
-    const generated = options.socketId === undefined;
-    if (verify) {
+    let channelData: string | undefined;
+    if (options.channelData !== undefined) {
+      channelData = checkChannelData(options.channelData, presence, '--channel-data');
+    } else if (options.user !== undefined) {
+      const userId = parseUserId(options.user);
+      let userInfo: unknown;
+      if (options.userInfo !== undefined) {
+        userInfo = await readJsonOption(ctx, options.userInfo, '--user-info');
+        if (userInfo === null || typeof userInfo !== 'object' || Array.isArray(userInfo)) {
+          throw new UsageError('--user-info must be a JSON object', { hint: `e.g. --user-info '{"name":"Ada"}'` });
+        }
+      }
+      channelData = presenceChannelData(userId, userInfo);
+    } else if (verify?.channelData !== undefined) {
+      channelData = checkChannelData(verify.channelData, presence, 'the --verify body\'s channel_data');
+    }
+    if (presence && channelData === undefined) {
+      throw new UsageError(`Presence channel "${channel}" needs a member: give --user <id> (and --user-info <json>) or --channel-data <json>`, {
+        hint: `broadcast auth:sign ${channel} --user 42 --user-info '{"name":"Ada"}'`,
+      });
+    }
+
+    const broadcast = await openBroadcast(ctx);
+    try {
+      const credentials = credentialsOf(broadcast);
+      if (!verify) {
+        const socketId = options.socketId ?? randomSocketId();
+        const body = channelAuthBody(credentials, socketId, channel, channelData);
+        return { result: { channel, socketId, socketIdGenerated: options.socketId === undefined, body } };
+      }
+      const socketId = options.socketId!;
       if (verify.sharedSecret !== undefined && !credentials.encryptionMasterKeyBase64) {
         throw new ConfigError(`Cannot check shared_secret: connection "${credentials.connectionName}" has no encryptionMasterKeyBase64`, {
           hint: 'Set PUSHER_ENCRYPTION_MASTER_KEY_BASE64 (the key the server used)',
         });
       }
       if (verify.channelData !== undefined && channelData !== undefined && verify.channelData !== channelData) {
-        throw new SignatureMismatchError(`channel_data differs: the body carries ${verify.channelData}, the flags give ${channelData}`, {
-          details: { differs: 'channel_data', channel, socket_id: socketId },
-        });
+        throw mismatch(`channel_data differs: the body carries ${verify.channelData}, the flags give ${channelData}`, { differs: 'channel_data', channel, socketId });
       }
-      const result = verifyChannelAuth(credentials, { socketId, channel, auth: verify.auth, channelData, sharedSecret: verify.sharedSecret });
-      if (!result.valid && result.differs === 'format') {
-        throw new ValidationError(`--verify: ${result.message}`, { hint: 'Pass the "auth" value the route returned, or its whole JSON body' });
+      const verification = verifyChannelAuth(credentials, { socketId, channel, auth: verify.auth, channelData, sharedSecret: verify.sharedSecret });
+      if (!verification.valid && verification.differs === 'format') {
+        throw new ValidationError(`--verify: ${verification.message}`, { hint: 'Pass the "auth" value the route returned, or its whole JSON body' });
       }
-      if (!result.valid) {
-        throw new SignatureMismatchError(result.message, { details: { differs: result.differs, channel, socket_id: socketId } });
-      }
-      if (ctx.io.json) ctx.io.writeJson({ ok: true, valid: true, channel, socket_id: socketId });
-      else ctx.io.out(`${ctx.io.style.green('✓')} signature matches: ${channel}, socket id ${socketId}${channelData !== undefined ? ', channel_data as given' : ''}`);
-      return 0;
+      if (!verification.valid) throw mismatch(verification.message, { differs: verification.differs, channel, socketId });
+      return { result: { channel, socketId, socketIdGenerated: false, valid: true, ...(channelData !== undefined ? { channelData } : {}) } };
+    } finally {
+      broadcast.close();
     }
-    const body = channelAuthBody(credentials, socketId, channel, channelData);
-    if (ctx.io.json) {
-      ctx.io.writeJson({ ok: true, channel, socket_id: socketId, ...body });
-    } else {
-      ctx.io.out(JSON.stringify(body));
-      if (generated) ctx.io.note(ctx.io.style.dim(`socket_id ${socketId} (generated; pass --socket-id <id> to sign for a real connection)`));
+  },
+
+  render(io, result) {
+    if ('valid' in result) {
+      io.out(`${io.style.green('✓')} signature matches: ${result.channel}, socket id ${result.socketId}${result.channelData !== undefined ? ', channel_data as given' : ''}`);
+      return;
     }
-    return 0;
-  } finally {
-    broadcast.close();
-  }
-}
+    // Exactly the route's body, so it can be piped to whatever expects one.
+    io.out(JSON.stringify(result.body));
+    if (result.socketIdGenerated) io.note(io.errStyle.dim(`socket_id ${result.socketId} (generated; pass --socket-id <id> to sign for a real connection)`));
+  },
+});

@@ -1,9 +1,9 @@
 /** `broadcast events`: the registered event classes, what they are sent as, on which channels, from which file. */
 import path from 'node:path';
 import type { ChannelType } from '../../core/channels.js';
-import type { Context } from '../context.js';
-import { ExitCode } from '../../core/errors.js';
 import { displayPath, loadConfig } from '../../config/load.js';
+import { ConfigError } from '../../core/errors.js';
+import { defineCommand } from '../command.js';
 import { describeEvent, eventsDirOf, loadRegistry } from '../registry.js';
 
 /** One event in `broadcast events --json`. */
@@ -25,63 +25,76 @@ export interface EventListing {
   error?: string;
 }
 
-export default async function events(ctx: Context): Promise<number> {
-  const { io } = ctx;
-  const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
-  const baseDir = loaded.filepath ? path.dirname(loaded.filepath) : ctx.cwd;
-  const registry = await loadRegistry(loaded.config, { baseDir, configPath: loaded.filepath });
-  const show = (file: string) => displayPath(file, ctx.cwd);
-  const listing: EventListing[] = registry.events.map(({ name, eventClass, source }) => {
-    const d = describeEvent(eventClass);
-    return {
-      name,
-      as: d.as ?? null,
-      channels: d.channels,
-      patterns: d.patterns,
-      channelTypes: d.channelTypes,
-      dynamic: d.dynamic,
-      source: show(source),
-      ...(d.error ? { error: d.error } : {}),
-    };
-  });
-  const errors = registry.errors.map((e) => ({ source: show(e.source), message: e.message }));
-  for (const e of errors) io.warn(`could not load ${e.source}: ${e.message}`);
-  const byName = new Map<string, string[]>();
-  for (const e of listing) byName.set(e.name, [...(byName.get(e.name) ?? []), e.source]);
-  for (const [name, sources] of byName) {
-    if (sources.length > 1) io.warn(`${name} is exported by ${sources.join(' and ')}; \`broadcast emit ${name}\` uses the first`);
-  }
-  // Failing only when something was there to load and none of it loaded, so one broken file never hides the rest.
-  const code = listing.length === 0 && errors.length > 0 ? ExitCode.failed : ExitCode.ok;
-
-  if (io.json) {
-    io.writeJson({ events: listing, errors });
-    return code;
-  }
-  const s = io.style;
-  if (listing.length === 0) {
-    const dir = show(eventsDirOf(loaded.config, baseDir));
-    io.out(errors.length ? 'No events could be loaded.' : `No events registered. Create one: broadcast make:event OrderShipped (it goes to ${dir})`);
-    return code;
-  }
-  for (const e of listing) {
-    io.out(`${s.bold(e.name)}  ${s.dim('as')} ${e.as === null ? s.red('(broadcastAs() failed)') : `"${e.as}"`}  ${s.dim(e.source)}`);
-    const rows = e.channels.length ? e.channels : e.patterns;
-    // With placeholders, only the names that show one are marked; without, a dynamic event marks them all.
-    const located = e.patterns.some((p) => p.includes('{'));
-    rows.forEach((name, i) => {
-      const pattern = e.patterns[i];
-      const type = e.channelTypes[i] ?? 'public';
-      const dynamic = e.dynamic && (!located || Boolean(pattern?.includes('{')));
-      const marker = dynamic
-        ? s.yellow(pattern && pattern !== name ? `  depends on the payload: ${pattern}` : '  depends on the payload')
-        : '';
-      io.out(`  ${type.padEnd(9)} ${name}${marker}`);
-    });
-    if (e.error) io.out(`  ${s.yellow(e.error)}`);
-  }
-  if (listing.some((e) => e.dynamic)) {
-    io.note(s.dim('Names that depend on the payload are shown as resolved with an empty payload.'));
-  }
-  return code;
+export interface EventsResult {
+  events: EventListing[];
+  /** Modules that failed to load (the others are still listed). */
+  errors: { source: string; message: string }[];
+  /** The events folder, as shown to a person. */
+  eventsDir: string;
 }
+
+export default defineCommand<EventsResult>({
+  async run(ctx) {
+    const { io } = ctx;
+    const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
+    const baseDir = loaded.filepath ? path.dirname(loaded.filepath) : ctx.cwd;
+    const registry = await loadRegistry(loaded.config, { baseDir, configPath: loaded.filepath });
+    const show = (file: string) => displayPath(file, ctx.cwd);
+    const events: EventListing[] = registry.events.map(({ name, eventClass, source }) => {
+      const d = describeEvent(eventClass);
+      return {
+        name,
+        as: d.as ?? null,
+        channels: d.channels,
+        patterns: d.patterns,
+        channelTypes: d.channelTypes,
+        dynamic: d.dynamic,
+        source: show(source),
+        ...(d.error ? { error: d.error } : {}),
+      };
+    });
+    const errors = registry.errors.map((e) => ({ source: show(e.source), message: e.message }));
+    for (const e of errors) io.warn(`could not load ${e.source}: ${e.message}`);
+    const byName = new Map<string, string[]>();
+    for (const e of events) byName.set(e.name, [...(byName.get(e.name) ?? []), e.source]);
+    for (const [name, sources] of byName) {
+      if (sources.length > 1) io.warn(`${name} is exported by ${sources.join(' and ')}; \`broadcast emit ${name}\` uses the first`);
+    }
+    const result = { events, errors, eventsDir: show(eventsDirOf(loaded.config, baseDir)) };
+    // Failing only when something was there to load and none of it loaded, so one broken file never hides the rest.
+    if (events.length === 0 && errors.length > 0) {
+      const error = new ConfigError(`No event could be loaded: ${errors.length === 1 ? errors[0]!.source : `${errors.length} modules`} failed`, {
+        hint: 'Fix the module (the warning above says why), or point eventsDir at the folder of event classes',
+      });
+      return { result, error };
+    }
+    return { result };
+  },
+
+  render(io, { events, errors, eventsDir }) {
+    const s = io.style;
+    if (events.length === 0) {
+      if (errors.length === 0) io.out(`No events registered. Create one: broadcast make:event OrderShipped (it goes to ${eventsDir})`);
+      return;
+    }
+    for (const e of events) {
+      io.out(`${s.bold(e.name)}  ${s.dim('as')} ${e.as === null ? s.red('(broadcastAs() failed)') : `"${e.as}"`}  ${s.dim(e.source)}`);
+      const rows = e.channels.length ? e.channels : e.patterns;
+      // With placeholders, only the names that show one are marked; without, a dynamic event marks them all.
+      const located = e.patterns.some((p) => p.includes('{'));
+      rows.forEach((name, i) => {
+        const pattern = e.patterns[i];
+        const type = e.channelTypes[i] ?? 'public';
+        const dynamic = e.dynamic && (!located || Boolean(pattern?.includes('{')));
+        const marker = dynamic
+          ? s.yellow(pattern && pattern !== name ? `  depends on the payload: ${pattern}` : '  depends on the payload')
+          : '';
+        io.out(`  ${type.padEnd(9)} ${name}${marker}`);
+      });
+      if (e.error) io.out(`  ${s.yellow(e.error)}`);
+    }
+    if (events.some((e) => e.dynamic)) {
+      io.note(io.errStyle.dim('Names that depend on the payload are shown as resolved with an empty payload.'));
+    }
+  },
+});

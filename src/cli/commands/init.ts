@@ -2,10 +2,11 @@
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { Context } from '../context.js';
-import { ask, canPrompt, PromptCancelled, type Question } from '../prompt.js';
-import { ExitCode, UsageError } from '../../core/errors.js';
 import { displayPath, SEARCH_PLACES } from '../../config/load.js';
+import { UsageError } from '../../core/errors.js';
+import { defineCommand } from '../command.js';
+import type { Context } from '../context.js';
+import { ask, canPrompt, type Question } from '../prompt.js';
 import { initDefaults, renderConfig, renderEnvExample, type InitAnswers, type ServerKind } from '../scaffold.js';
 
 export interface InitOptions {
@@ -21,72 +22,93 @@ const SERVERS: { name: string; value: ServerKind; short: string }[] = [
 
 const exists = (file: string) => stat(file).then(() => true, () => false);
 
-export default async function init(ctx: Context, options: InitOptions): Promise<number> {
-  const { io } = ctx;
-  const target = path.resolve(ctx.cwd, ctx.options.config ?? 'broadcast.config.ts');
-  const dir = path.dirname(target);
-  const shown = displayPath(target, ctx.cwd);
-  if (ctx.options.config === undefined) {
-    const other = await otherConfig(dir, path.basename(target));
-    if (other) {
-      throw new UsageError(`${displayPath(other, ctx.cwd)} already configures broadcast here; nothing was written`, {
-        hint: `The CLI would keep reading it instead of ${shown}. Remove it first, or write elsewhere with --config <path>`,
-      });
-    }
-  }
-  const targetExists = await exists(target);
-  if (targetExists && !options.force) {
-    throw new UsageError(`${shown} already exists; nothing was written`, { hint: 'Use --force to overwrite it' });
-  }
-
-  let answers: InitAnswers;
-  if (canPrompt(ctx, options)) {
-    try {
-      answers = await askAnswers(ctx);
-    } catch (error) {
-      if (error instanceof PromptCancelled) {
-        io.err('cancelled; nothing was written');
-        return ExitCode.interrupted;
-      }
-      throw error;
-    }
-  } else {
-    answers = initDefaults('soketi');
-    if (!options.yes) io.note('no terminal to ask in: using the defaults for a local soketi (pass --yes to accept them without this note)');
-  }
-
-  await mkdir(dir, { recursive: true });
-  await writeFile(target, renderConfig(answers));
-  const envFile = path.join(dir, '.env.example');
-  const envExists = await exists(envFile);
-  const envWritten = !envExists || Boolean(options.force);
-  if (envWritten) await writeFile(envFile, renderEnvExample(answers));
-  const installed = isInstalled(dir);
-
-  const files = [
-    { file: shown, written: true, overwritten: targetExists },
-    { file: displayPath(envFile, ctx.cwd), written: envWritten, overwritten: envExists && envWritten },
-  ];
-  if (io.json) {
-    const { server, eventsDir, authRoute, ...connection } = answers;
-    io.writeJson({ ok: true, files, server, connection, eventsDir, authRoute, packageInstalled: installed });
-    return 0;
-  }
-  const s = io.style;
-  for (const f of files) {
-    if (f.written) io.out(`${s.green('✓')} ${f.overwritten ? 'overwrote' : 'created'} ${s.bold(f.file)}`);
-    else io.out(`  kept the existing ${f.file} (--force replaces it)`);
-  }
-  if (!installed) {
-    io.warn("pusher-broadcast is not installed in this project, and the config imports it: run npm install pusher-broadcast");
-  }
-  io.out('next:');
-  if (answers.server === 'soketi') io.out('  start soketi:         npx @soketi/soketi start');
-  else io.out('  set the secret:       export PUSHER_APP_SECRET=...   (the config reads it; it is not in the file)');
-  io.out(`  check the config:     broadcast ${ctx.options.config ? `--config ${shown} ` : ''}config`);
-  io.out('  create an event:      broadcast make:event OrderShipped');
-  return 0;
+/** One file init wrote or kept. */
+export interface InitFile {
+  /** As shown to a person (relative to the working folder). */
+  file: string;
+  written: boolean;
+  overwritten: boolean;
 }
+
+/** What init wrote, and the connection the config describes (never a secret). */
+export interface InitResult {
+  /** The config first, then .env.example. */
+  files: [InitFile, InitFile];
+  server: ServerKind;
+  connection: Pick<InitAnswers, 'appId' | 'key' | 'host' | 'port' | 'scheme' | 'cluster'>;
+  eventsDir: string;
+  authRoute: string;
+  /** Whether `pusher-broadcast`, which the config imports, resolves from the project. */
+  packageInstalled: boolean;
+}
+
+export default defineCommand<InitResult>({
+  async run(ctx, options: InitOptions) {
+    const target = path.resolve(ctx.cwd, ctx.options.config ?? 'broadcast.config.ts');
+    const dir = path.dirname(target);
+    const shown = displayPath(target, ctx.cwd);
+    if (ctx.options.config === undefined) {
+      const other = await otherConfig(dir, path.basename(target));
+      if (other) {
+        throw new UsageError(`${displayPath(other, ctx.cwd)} already configures broadcast here; nothing was written`, {
+          hint: `The CLI would keep reading it instead of ${shown}. Remove it first, or write elsewhere with --config <path>`,
+        });
+      }
+    }
+    const targetExists = await exists(target);
+    if (targetExists && !options.force) {
+      throw new UsageError(`${shown} already exists; nothing was written`, { hint: 'Use --force to overwrite it' });
+    }
+
+    let answers: InitAnswers;
+    if (canPrompt(ctx, options)) {
+      answers = await askAnswers(ctx);
+    } else {
+      answers = initDefaults('soketi');
+      if (!options.yes) ctx.io.note('no terminal to ask in: using the defaults for a local soketi (pass --yes to accept them without this note)');
+    }
+
+    await mkdir(dir, { recursive: true });
+    await writeFile(target, renderConfig(answers));
+    const envFile = path.join(dir, '.env.example');
+    const envExists = await exists(envFile);
+    const envWritten = !envExists || Boolean(options.force);
+    if (envWritten) await writeFile(envFile, renderEnvExample(answers));
+
+    const { server, eventsDir, authRoute, ...connection } = answers;
+    return {
+      result: {
+        files: [
+          { file: shown, written: true, overwritten: targetExists },
+          { file: displayPath(envFile, ctx.cwd), written: envWritten, overwritten: envExists && envWritten },
+        ],
+        server,
+        connection,
+        eventsDir,
+        authRoute,
+        packageInstalled: isInstalled(dir),
+      },
+    };
+  },
+
+  render(io, { files, server, packageInstalled }) {
+    const s = io.style;
+    for (const f of files) {
+      if (f.written) io.out(`${s.green('✓')} ${f.overwritten ? 'overwrote' : 'created'} ${s.bold(f.file)}`);
+      else io.out(`  kept the existing ${f.file} (--force replaces it)`);
+    }
+    if (!packageInstalled) {
+      io.warn('pusher-broadcast is not installed in this project, and the config imports it: run npm install pusher-broadcast');
+    }
+    const config = files[0].file;
+    io.out('next:');
+    if (server === 'soketi') io.out('  start soketi:         npx @soketi/soketi start');
+    else io.out('  set the secret:       export PUSHER_APP_SECRET=...   (the config reads it; it is not in the file)');
+    // The CLI finds broadcast.config.ts in the working folder by itself; anywhere else it needs --config.
+    io.out(`  check the config:     broadcast ${config === 'broadcast.config.ts' ? '' : `--config ${config} `}config`);
+    io.out('  create an event:      broadcast make:event OrderShipped');
+  },
+});
 
 async function askAnswers(ctx: Context): Promise<InitAnswers> {
   const { server } = await ask(ctx, [{ type: 'select', name: 'server', message: 'Server', default: 'soketi', choices: SERVERS }]);

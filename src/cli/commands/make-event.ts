@@ -2,11 +2,14 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ChannelType } from '../../core/channels.js';
-import type { Context } from '../context.js';
-import { ask, canPrompt, PromptCancelled } from '../prompt.js';
-import { ExitCode, UsageError } from '../../core/errors.js';
 import { displayPath } from '../../config/load.js';
+import { UsageError } from '../../core/errors.js';
+import { validateEventName } from '../../core/validation.js';
+import { defineCommand } from '../command.js';
+import type { Context } from '../context.js';
+import { ask, canPrompt, type Question } from '../prompt.js';
 import {
+  CHANNEL_PREFIX,
   CHANNEL_TYPES,
   DEFAULT_CHANNEL_TYPE,
   fullChannelName,
@@ -17,7 +20,6 @@ import {
   typeFromPrefix,
   type ChannelSpec,
 } from '../scaffold.js';
-import { validateEventName } from '../../core/validation.js';
 
 export interface MakeEventOptions {
   channel?: string;
@@ -34,7 +36,6 @@ export interface MakeEventOptions {
 
 /** What make:event did (also its --json output). */
 export interface MakeEventResult {
-  ok: true;
   name: string;
   file: string;
   channel: { type: ChannelType; name: string };
@@ -42,7 +43,10 @@ export interface MakeEventResult {
   params: string[];
   as: string;
   written: boolean;
+  /** A file was already there: overwritten (--force), or with --dry-run one that writing would need --force for. */
+  existed: boolean;
   dryRun: boolean;
+  /** --dry-run: the file that would be written. */
   content?: string;
 }
 
@@ -53,122 +57,121 @@ const TYPE_LABEL: Record<ChannelType, string> = {
   encrypted: 'encrypted: private, with payloads end-to-end encrypted',
 };
 
-export default async function makeEvent(ctx: Context, rawName: string, options: MakeEventOptions): Promise<number> {
-  const { io } = ctx;
-  // Everything given on the command line is checked before anything is asked or written.
-  const className = normaliseEventName(rawName);
-  const flagged = CHANNEL_TYPES.filter((t) => options[t]);
-  if (flagged.length > 1) {
-    throw new UsageError(`Choose one channel type: ${flagged.map((t) => `--${t}`).join(' and ')} were given`);
-  }
-  if (options.as !== undefined) validateEventName(options.as);
-  if (options.channel !== undefined) parseChannel(options.channel, flagged[0]);
-  let channelInput = options.channel;
-  const { dir, eventsDir } = await targetDir(ctx, options.dir);
-  const file = path.join(dir, `${className}.ts`);
-  const shown = displayPath(file, ctx.cwd);
-  const exists = await stat(file).then(() => true, () => false);
-  if (exists && !options.force && !options.dryRun) {
-    throw new UsageError(`${shown} already exists; nothing was written`, { hint: 'Use --force to overwrite it' });
-  }
+export default defineCommand<MakeEventResult>({
+  async run(ctx, rawName: string, options: MakeEventOptions) {
+    // Everything given on the command line is checked before anything is asked or written.
+    const className = normaliseEventName(rawName);
+    const flagged = CHANNEL_TYPES.filter((t) => options[t]);
+    if (flagged.length > 1) {
+      throw new UsageError(`Choose one channel type: ${flagged.map((t) => `--${t}`).join(' and ')} were given`);
+    }
+    if (options.as !== undefined) validateEventName(options.as);
+    if (options.channel !== undefined) parseChannel(options.channel, flagged[0]);
+    const { dir, eventsDir } = await targetDir(ctx, options.dir);
+    const file = path.join(dir, `${className}.ts`);
+    const shown = displayPath(file, ctx.cwd);
+    const exists = await stat(file).then(() => true, () => false);
+    if (exists && !options.force && !options.dryRun) {
+      throw new UsageError(`${shown} already exists; nothing was written`, { hint: 'Use --force to overwrite it' });
+    }
 
-  let type: ChannelType | undefined = flagged[0] ?? (options.channel !== undefined ? typeFromPrefix(options.channel) : undefined);
-  if (canPrompt(ctx, options) && (type === undefined || channelInput === undefined)) {
+    const channel = await chooseChannel(ctx, className, options, flagged[0]);
+    const content = renderEvent({ className, channel, as: options.as });
+    const result: MakeEventResult = {
+      name: className,
+      file: shown,
+      channel: { type: channel.type, name: fullChannelName(channel) },
+      params: channel.params,
+      as: options.as ?? className,
+      written: false,
+      existed: exists,
+      dryRun: Boolean(options.dryRun),
+    };
+    if (options.dryRun) return { result: { ...result, content } };
+
+    await mkdir(dir, { recursive: true });
     try {
-      const answers = await ask(ctx, [
-        ...(type === undefined
-          ? [{
-              type: 'select' as const,
-              name: 'type',
-              message: 'Channel type',
-              default: DEFAULT_CHANNEL_TYPE,
-              choices: CHANNEL_TYPES.map((t) => ({ name: TYPE_LABEL[t], value: t, short: t })),
-            }]
-          : []),
-        ...(channelInput === undefined
-          ? [{
-              type: 'input' as const,
-              name: 'channel',
-              message: 'Channel name (no prefix; {field} for a payload field, e.g. orders.{orderId})',
-              default: kebabCase(className),
-              validate: (value: string, answers: Record<string, string>) => {
-                try {
-                  parseChannel(value, type ?? (answers.type as ChannelType | undefined) ?? DEFAULT_CHANNEL_TYPE);
-                  return true as const;
-                } catch (error) {
-                  return (error as Error).message;
-                }
-              },
-            }]
-          : []),
-      ]);
-      type ??= answers.type as ChannelType;
-      channelInput ??= answers.channel!;
+      await writeFile(file, content, { flag: options.force ? 'w' : 'wx' });
     } catch (error) {
-      if (error instanceof PromptCancelled) {
-        io.err('cancelled; nothing was written');
-        return ExitCode.interrupted;
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new UsageError(`${shown} already exists; nothing was written`, { hint: 'Use --force to overwrite it' });
       }
       throw error;
     }
-  } else if (type === undefined || channelInput === undefined) {
+    if (eventsDir && path.resolve(dir) !== eventsDir && !isInside(dir, eventsDir)) {
+      ctx.io.warn(
+        `${displayPath(dir, ctx.cwd)} is outside the events folder ${displayPath(eventsDir, ctx.cwd)}: ` +
+          `\`broadcast events\` and \`emit ${className}\` will not find it unless you set eventsDir or list it in the config's \`events\``,
+      );
+    }
+    return { result: { ...result, written: true } };
+  },
+
+  render(io, result) {
+    if (result.content !== undefined) {
+      io.note(`dry run: would write ${result.file}${result.existed ? ' (it exists; --force would overwrite it)' : ''}`);
+      // The file as it would be written, byte for byte (io.out would add a newline).
+      io.stdout.write(result.content);
+      return;
+    }
+    const s = io.style;
+    const { type, name } = result.channel;
+    io.out(`${s.green('✓')} ${result.existed ? 'overwrote' : 'created'} ${s.bold(result.file)}`);
+    io.out(`  ${result.name}: sent as "${result.as}" on the ${type} channel ${s.cyan(name)}`);
+    const sample = JSON.stringify(Object.fromEntries(result.params.map((p) => [p, 1])));
+    io.out(`  send it: broadcast emit ${result.name} --data '${sample}'`);
+    if (type !== 'public') io.out(`  browsers need an authorization rule for '${name.slice(CHANNEL_PREFIX[type].length)}' in the config's \`channels\``);
+  },
+});
+
+/**
+ * The channel: from the flags (`flagged`: the channel type flag given, if any), else asked in a terminal,
+ * else the defaults (private, named after the class).
+ */
+async function chooseChannel(ctx: Context, className: string, options: MakeEventOptions, flagged: ChannelType | undefined): Promise<ChannelSpec> {
+  let type = flagged ?? (options.channel !== undefined ? typeFromPrefix(options.channel) : undefined);
+  let name = options.channel;
+  if (type !== undefined && name !== undefined) return parseChannel(name, type);
+  if (canPrompt(ctx, options)) {
+    const questions: Question[] = [];
+    if (type === undefined) {
+      questions.push({
+        type: 'select',
+        name: 'type',
+        message: 'Channel type',
+        default: DEFAULT_CHANNEL_TYPE,
+        choices: CHANNEL_TYPES.map((t) => ({ name: TYPE_LABEL[t], value: t, short: t })),
+      });
+    }
+    if (name === undefined) {
+      questions.push({
+        type: 'input',
+        name: 'channel',
+        message: 'Channel name (no prefix; {field} for a payload field, e.g. orders.{orderId})',
+        default: kebabCase(className),
+        validate: (value, answers) => {
+          try {
+            parseChannel(value, type ?? (answers.type as ChannelType | undefined) ?? DEFAULT_CHANNEL_TYPE);
+            return true;
+          } catch (error) {
+            return (error as Error).message;
+          }
+        },
+      });
+    }
+    const answers = await ask(ctx, questions);
+    type ??= answers.type as ChannelType;
+    name ??= answers.channel!;
+  } else {
     const defaulted = [
       ...(type === undefined ? [`${DEFAULT_CHANNEL_TYPE} channel (--public, --private, --presence or --encrypted)`] : []),
-      ...(channelInput === undefined ? [`channel name "${kebabCase(className)}" (--channel <name>)`] : []),
+      ...(name === undefined ? [`channel name "${kebabCase(className)}" (--channel <name>)`] : []),
     ];
     type ??= DEFAULT_CHANNEL_TYPE;
-    channelInput ??= kebabCase(className);
-    if (!options.yes) io.note(`no terminal to ask in: using the default ${defaulted.join(' and ')}`);
+    name ??= kebabCase(className);
+    if (!options.yes) ctx.io.note(`no terminal to ask in: using the default ${defaulted.join(' and ')}`);
   }
-  const channel: ChannelSpec = parseChannel(channelInput, type);
-
-  const content = renderEvent({ className, channel, as: options.as });
-  const result: MakeEventResult = {
-    ok: true,
-    name: className,
-    file: shown,
-    channel: { type, name: fullChannelName(channel) },
-    params: channel.params,
-    as: options.as ?? className,
-    written: false,
-    dryRun: Boolean(options.dryRun),
-  };
-  if (options.dryRun) {
-    if (io.json) io.writeJson({ ...result, content });
-    else {
-      io.note(`dry run: would write ${shown}${exists ? ' (it exists; --force would overwrite it)' : ''}`);
-      io.stdout.write(content);
-    }
-    return 0;
-  }
-
-  await mkdir(dir, { recursive: true });
-  try {
-    await writeFile(file, content, { flag: options.force ? 'w' : 'wx' });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new UsageError(`${shown} already exists; nothing was written`, { hint: 'Use --force to overwrite it' });
-    }
-    throw error;
-  }
-  result.written = true;
-  if (io.json) {
-    io.writeJson(result);
-  } else {
-    const s = io.style;
-    io.out(`${s.green('✓')} ${exists ? 'overwrote' : 'created'} ${s.bold(shown)}`);
-    io.out(`  ${className}: sent as "${result.as}" on the ${type} channel ${s.cyan(result.channel.name)}`);
-    const sample = JSON.stringify(Object.fromEntries(channel.params.map((p) => [p, 1])));
-    io.out(`  send it: broadcast emit ${className} --data '${sample}'`);
-    if (type !== 'public') io.out(`  browsers need an authorization rule for '${channel.name}' in the config's \`channels\``);
-  }
-  if (eventsDir && path.resolve(dir) !== eventsDir && !isInside(dir, eventsDir)) {
-    io.warn(
-      `${displayPath(dir, ctx.cwd)} is outside the events folder ${displayPath(eventsDir, ctx.cwd)}: ` +
-        `\`broadcast events\` and \`emit ${className}\` will not find it unless you set eventsDir or list it in the config's \`events\``,
-    );
-  }
-  return 0;
+  return parseChannel(name, type);
 }
 
 /** The folder to write to: --dir (relative to the cwd), else the config's eventsDir; and the registry's folder. */

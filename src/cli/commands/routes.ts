@@ -5,8 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { compileRules, type RuleChannelType } from '../../auth/rules.js';
 import { authRoutes, type RouteDefinition } from '../../auth/routes.js';
-import type { Context } from '../context.js';
 import { displayPath, loadConfig } from '../../config/load.js';
+import { defineCommand } from '../command.js';
+import { printTable } from '../table.js';
 
 /** One channel rule as `routes --json` prints it. */
 export interface ChannelRuleInfo {
@@ -17,7 +18,8 @@ export interface ChannelRuleInfo {
   definedAt: string | null;
 }
 
-export interface RoutesView {
+/** The auth routes a web app mounts, and the channel rules that decide who may subscribe. */
+export interface RoutesResult {
   routes: RouteDefinition[];
   channels: ChannelRuleInfo[];
 }
@@ -41,56 +43,47 @@ export function findPatternLine(source: string, pattern: string): number | undef
   return undefined;
 }
 
-export async function routesView(ctx: Context): Promise<RoutesView> {
-  const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
-  const routes = authRoutes(loaded.config);
-  const rules = compileRules(loaded.config.channels);
-  let source: string | undefined;
-  if (loaded.filepath && rules.length > 0) source = await readFile(loaded.filepath, 'utf8').catch(() => undefined);
-  const file = loaded.filepath ? displayPath(loaded.filepath, ctx.cwd) : null;
-  const channels = rules.map((rule) => {
-    const line = source === undefined ? undefined : findPatternLine(source, rule.pattern);
-    return {
-      pattern: rule.pattern,
-      types: rule.types,
-      params: rule.params,
-      definedAt: file === null ? null : line === undefined ? file : `${file}:${line}`,
-    };
-  });
-  return { routes, channels };
-}
+export default defineCommand<RoutesResult>({
+  async run(ctx) {
+    const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
+    const routes = authRoutes(loaded.config);
+    const rules = compileRules(loaded.config.channels);
+    let source: string | undefined;
+    if (loaded.filepath && rules.length > 0) source = await readFile(loaded.filepath, 'utf8').catch(() => undefined);
+    const file = loaded.filepath ? displayPath(loaded.filepath, ctx.cwd) : null;
+    const channels = rules.map((rule) => {
+      const line = source === undefined ? undefined : findPatternLine(source, rule.pattern);
+      return {
+        pattern: rule.pattern,
+        types: rule.types,
+        params: rule.params,
+        definedAt: file === null ? null : line === undefined ? file : `${file}:${line}`,
+      };
+    });
+    return { result: { routes, channels } };
+  },
 
-function table(rows: string[][], header: string[], bold: (s: string) => string): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [bold(line(header)), ...rows.map(line)];
-}
-
-export default async function routes(ctx: Context): Promise<number> {
-  const { io } = ctx;
-  const view = await routesView(ctx);
-  if (io.json) {
-    io.writeJson(view);
-    return 0;
-  }
-  const s = io.style;
-  io.out(s.bold('Auth routes'));
-  for (const line of table(
-    view.routes.map((r) => [r.method, r.path, r.name, r.handler, r.middleware.join(', ') || '-', r.csrfExempt ? 'yes' : 'no']),
-    ['METHOD', 'PATH', 'NAME', 'HANDLER', 'MIDDLEWARE', 'CSRF-EXEMPT'],
-    s.bold,
-  )) io.out(`  ${line}`);
-  io.out('');
-  io.out(s.bold('Channel rules'));
-  if (view.channels.length === 0) {
-    io.out(`  ${s.dim('none: any authenticated user may subscribe to any private or presence channel')}`);
-    return 0;
-  }
-  for (const line of table(
-    view.channels.map((c) => [c.pattern, c.types.join(', '), c.params.join(', ') || '-', c.definedAt ?? '-']),
-    ['PATTERN', 'CHANNELS', 'PARAMS', 'DEFINED AT'],
-    s.bold,
-  )) io.out(`  ${line}`);
-  io.out(s.dim('  Patterns match the name without its prefix; the first match decides. A private or presence channel no rule matches is refused.'));
-  return 0;
-}
+  render(io, { routes, channels }) {
+    const s = io.style;
+    io.out(s.bold('Auth routes'));
+    printTable(
+      io,
+      ['METHOD', 'PATH', 'NAME', 'HANDLER', 'MIDDLEWARE', 'CSRF-EXEMPT'],
+      routes.map((r) => [r.method, r.path, r.name, r.handler, r.middleware.join(', ') || '-', r.csrfExempt ? 'yes' : 'no']),
+      '  ',
+    );
+    io.out('');
+    io.out(s.bold('Channel rules'));
+    if (channels.length === 0) {
+      io.out(`  ${s.dim('none: any authenticated user may subscribe to any private or presence channel')}`);
+      return;
+    }
+    printTable(
+      io,
+      ['PATTERN', 'CHANNELS', 'PARAMS', 'DEFINED AT'],
+      channels.map((c) => [c.pattern, c.types.join(', '), c.params.join(', ') || '-', c.definedAt ?? '-']),
+      '  ',
+    );
+    io.out(s.dim('  Patterns match the name without its prefix; the first match decides. A private or presence channel no rule matches is refused.'));
+  },
+});

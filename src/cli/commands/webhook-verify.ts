@@ -1,13 +1,15 @@
 /**
  * `broadcast webhook:verify --signature <hex>`: checks a Pusher webhook body (stdin or --body @file) against
- * the app secret in constant time. Exit 0 valid, 1 invalid, 2 bad usage.
+ * the app secret in constant time. Exit 0 valid, 1 when the signature does not match, 2 for bad usage or a
+ * body that is signed but is not a webhook.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readBytes, type Context } from '../context.js';
 import { listConnections, resolveConnection, secretsOf, type PusherConnection } from '../../config/schema.js';
-import { ConfigError, UsageError } from '../../core/errors.js';
-import type { WebhookEvent } from '../../webhook.js';
+import { BroadcastError, ConfigError, UsageError, ValidationError } from '../../core/errors.js';
+import type { Webhook, WebhookEvent } from '../../webhook.js';
+import { defineCommand } from '../command.js';
+import { readBytes, type Context } from '../context.js';
 
 export interface WebhookVerifyOptions {
   signature: string;
@@ -17,48 +19,61 @@ export interface WebhookVerifyOptions {
 
 const SIGNATURE = /^[0-9a-fA-F]{64}$/;
 
-export default async function webhookVerify(ctx: Context, options: WebhookVerifyOptions): Promise<number> {
-  const { io } = ctx;
-  const signature = options.signature.trim();
-  if (!SIGNATURE.test(signature)) {
-    throw new UsageError('--signature must be the X-Pusher-Signature header: 64 hexadecimal characters', {
-      hint: 'Copy the header value exactly, e.g. --signature "$HTTP_X_PUSHER_SIGNATURE"',
-    });
-  }
-  if (options.key !== undefined && options.key.trim() === '') throw new UsageError('--key must not be empty');
-  const body = await readBody(ctx, options.body);
-
-  const { loadConfig } = await import('../../config/load.js');
-  const { config } = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
-  const apps = candidates(ctx, config, options.key);
-  for (const app of apps) io.addSecrets(secretsOf(app.connection));
-
-  const { verifyWebhook } = await import('../../webhook.js');
-  const result = verifyWebhook(
-    { body, signature, key: options.key },
-    apps.map((a) => ({ key: String(a.connection.key), secret: String(a.connection.secret) })),
-  );
-  if (!result.valid) {
-    if (io.json) io.writeJson({ valid: false, reason: result.reason, message: result.message });
-    io.err(`${io.style.red('✗ invalid:')} ${result.message}`);
-    if (result.reason === 'signature-mismatch') {
-      const names = apps.map((a) => `"${a.name}"`).join(', ');
-      io.err(`  ${io.style.dim('hint:')} The body must be byte for byte what was received; checked against the secret of connection ${names}`);
-    }
-    return 1;
-  }
-  const app = apps.find((a) => String(a.connection.key) === result.key)!;
-  const { time_ms: timeMs, events } = result.webhook;
-  if (io.json) {
-    io.writeJson({ valid: true, connection: app.name, key: result.key, time_ms: timeMs, events });
-    return 0;
-  }
-  const s = io.style;
-  io.out(`${s.green('✓ valid')} signature (connection "${app.name}", key ${result.key}), sent ${new Date(timeMs).toISOString()}`);
-  for (const event of events) io.out(`  ${describe(event)}`);
-  if (events.length === 0) io.note(s.dim('  (no events)'));
-  return 0;
+/** A webhook whose signature matches. */
+export interface WebhookVerifyResult {
+  /** The connection whose secret signed it. */
+  connection: string;
+  key: string;
+  /** The decoded body, in Pusher's wire format (`time_ms`, `events` with `user_id`, `socket_id`). */
+  webhook: Webhook;
 }
+
+export default defineCommand<WebhookVerifyResult>({
+  async run(ctx, options: WebhookVerifyOptions) {
+    const { io } = ctx;
+    const signature = options.signature.trim();
+    if (!SIGNATURE.test(signature)) {
+      throw new UsageError('--signature must be the X-Pusher-Signature header: 64 hexadecimal characters', {
+        hint: 'Copy the header value exactly, e.g. --signature "$HTTP_X_PUSHER_SIGNATURE"',
+      });
+    }
+    if (options.key !== undefined && options.key.trim() === '') throw new UsageError('--key must not be empty');
+    const body = await readBody(ctx, options.body);
+
+    const { loadConfig } = await import('../../config/load.js');
+    const { config } = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
+    const apps = candidates(ctx, config, options.key);
+    for (const app of apps) io.addSecrets(secretsOf(app.connection));
+
+    const { verifyWebhook } = await import('../../webhook.js');
+    const verification = verifyWebhook(
+      { body, signature, key: options.key },
+      apps.map((a) => ({ key: String(a.connection.key), secret: String(a.connection.secret) })),
+    );
+    const checked = apps.map((a) => a.name);
+    if (!verification.valid && verification.reason === 'malformed-body') {
+      throw new ValidationError(verification.message, { details: { reason: verification.reason, connections: checked } });
+    }
+    if (!verification.valid) {
+      throw new BroadcastError(verification.message, {
+        code: 'mismatch',
+        hint: `The body must be byte for byte what was received; checked against the secret of connection ${checked.map((n) => `"${n}"`).join(', ')}`,
+        details: { reason: verification.reason, connections: checked },
+      });
+    }
+    const app = apps.find((a) => String(a.connection.key) === verification.key)!;
+    return { result: { connection: app.name, key: verification.key, webhook: verification.webhook } };
+  },
+
+  render(io, { connection, key, webhook }) {
+    const s = io.style;
+    // time_ms is only checked to be a number: one outside the Date range is shown as given.
+    const sent = new Date(webhook.time_ms);
+    io.out(`${s.green('✓ valid')} signature (connection "${connection}", key ${key}), sent ${Number.isNaN(sent.getTime()) ? `at time_ms ${webhook.time_ms}` : sent.toISOString()}`);
+    for (const event of webhook.events) io.out(`  ${describe(event)}`);
+    if (webhook.events.length === 0) io.note(io.errStyle.dim('  (no events)'));
+  },
+});
 
 /** The body: `--body @file`, `--body -` or standard input (never a terminal: nobody types a webhook). */
 async function readBody(ctx: Context, option: string | undefined): Promise<Buffer> {
