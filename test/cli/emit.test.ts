@@ -337,6 +337,17 @@ describe('emit --file: the summary is the result (stdout), progress and reasons 
     expect(failed).toHaveLength(doc.failed);
   });
 
+  test('stopped while the file is being checked: nothing is sent, exit 130', async ({ project }) => {
+    const fault = await serve((_n, _req, res) => ok(res));
+    await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(100));
+    const controller = new AbortController();
+    controller.abort('SIGINT');
+    const r = await runMain(['emit', '--file', 'events.ndjson', '--failed-out', 'failed.ndjson', '--json'], { cwd: project.dir, env: fault.env, signal: controller.signal });
+    expect(r.code).toBe(130);
+    expect(jsonOf('emit', r.stdout)).toEqual({ ok: false, error: { code: 'interrupted', message: 'Interrupted (Ctrl-C)', exitCode: 130 } });
+    expect(fault.requests).toHaveLength(0);
+  });
+
   test('the process: SIGINT during a send writes --failed-out, prints the summary and exits 130', async ({ project }) => {
     const fault = await serve((_n, _req, res) => ok(res));
     await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(3000, 4));

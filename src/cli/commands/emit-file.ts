@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Broadcast } from '../../core/broadcast.js';
 import type { BulkProgress, BulkResult } from '../../bulk/send.js';
-import { checkNdjson, maxLineBytes, readNdjsonLines, type LineRules, type NdjsonCheck, type NdjsonLine } from '../../bulk/ndjson.js';
+import { checkNdjson, maxLineBytes, readNdjsonLines, type LineRules, type NdjsonCheck } from '../../bulk/ndjson.js';
 import { closeStream, openFailedFile } from '../../bulk/failed-out.js';
 import type { Outcome } from '../command.js';
 import { openBroadcast, stoppedBy, type Context } from '../context.js';
@@ -68,6 +68,8 @@ export async function runBulk(
     const rules = broadcast.eventRules;
     const checkStarted = performance.now();
     const { check, source } = await checkInput(ctx, file, rules, { retain: !options.dryRun, cleanups });
+    // Stopped while checking: nothing has been sent.
+    if (check.aborted) throw stoppedBy(ctx)!;
     const checkMs = Math.round(performance.now() - checkStarted);
     if (check.errors.length > 0) throw invalidInput(shown, check);
     if (check.events === 0) ctx.io.warn(`${shown} has no events (no non-blank lines)`);
@@ -111,7 +113,7 @@ export async function runBulk(
   }
 }
 
-/** Pass 1: checks every line (copying standard input to a temporary file on the way); stops on a signal. */
+/** Pass 1: checks every line (copying standard input to a temporary file on the way), until a signal. */
 async function checkInput(
   ctx: Context,
   file: string,
@@ -119,7 +121,7 @@ async function checkInput(
   { retain, cleanups }: { retain: boolean; cleanups: (() => Promise<void>)[] },
 ): Promise<{ check: NdjsonCheck; source: string }> {
   const maxBytes = maxLineBytes(rules.maxPayloadKb);
-  const retainBytes = retain ? RETAIN_BYTES : undefined;
+  const checking = { retainBytes: retain ? RETAIN_BYTES : undefined, signal: ctx.signal };
   if (file === '-') {
     const dir = await mkdtemp(path.join(tmpdir(), 'broadcast-stdin-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -127,7 +129,7 @@ async function checkInput(
     const spool = createWriteStream(source, { mode: 0o600 });
     await once(spool, 'open');
     try {
-      const check = await checkNdjson(untilStopped(ctx, readNdjsonLines(copyTo(ctx.stdin, spool), { maxBytes })), rules, { retainBytes });
+      const check = await checkNdjson(readNdjsonLines(copyTo(ctx.stdin, spool), { maxBytes }), rules, checking);
       return { check, source };
     } finally {
       await closeStream(spool);
@@ -137,17 +139,8 @@ async function checkInput(
   const size = await assertReadable(source, file);
   // A small file is read in one piece (faster than a stream); a large one streams, in constant memory.
   const input = size <= RETAIN_BYTES ? [await readFile(source)] : createReadStream(source, { highWaterMark: READ_CHUNK });
-  const check = await checkNdjson(untilStopped(ctx, readNdjsonLines(input, { maxBytes })), rules, { retainBytes });
+  const check = await checkNdjson(readNdjsonLines(input, { maxBytes }), rules, checking);
   return { check, source };
-}
-
-/** The lines, until the command is asked to stop (then its StoppedError: nothing has been sent yet). */
-async function* untilStopped(ctx: Context, lines: AsyncIterable<NdjsonLine[]>): AsyncGenerator<NdjsonLine[]> {
-  for await (const batch of lines) {
-    const stopped = stoppedBy(ctx);
-    if (stopped) throw stopped;
-    yield batch;
-  }
 }
 
 function invalidInput(shown: string, check: NdjsonCheck): ValidationError {
