@@ -46,5 +46,6 @@ export { createSubscriber } from './subscriber.js';
 export type { Subscriber, SubscriberOptions, ReceivedEvent, Member, MemberChange } from './subscriber.js';
 export { readNdjsonLines, parseEventLine, formatEventLine, checkNdjson } from './bulk/ndjson.js';
 export type { BulkEvent, LineRules, NdjsonLine, NdjsonCheck } from './bulk/ndjson.js';
-export { sendBulk, ChannelScheduler } from './bulk/send.js';
+export { sendBulk } from './bulk/send.js';
+export { ChannelScheduler } from './bulk/scheduler.js';
 export type { BulkResult, BulkSendOptions, BulkProgress, FailedSink } from './bulk/send.js';

@@ -224,17 +224,20 @@ export interface NdjsonCheck {
   moreErrors: boolean;
   /** The parsed events, when asked for with `retainBytes` and the input was small enough. */
   retained?: BulkEvent[];
+  /** True when `signal` stopped the check before the end of the input. */
+  aborted?: boolean;
 }
 
 /**
  * Validates every line of an NDJSON stream: the first pass of `emit --file`. Stops reading after
- * `maxErrors` invalid lines. Keeps nothing, unless `retainBytes` is given: then the parsed events are kept
- * (`retained`) while their lines total at most that many bytes, so a small input need not be read twice.
+ * `maxErrors` invalid lines, or when `signal` is aborted (`aborted` then says so). Keeps nothing, unless
+ * `retainBytes` is given: then the parsed events are kept (`retained`) while their lines total at most that
+ * many bytes, so a small input need not be read twice.
  */
 export async function checkNdjson(
   lines: AsyncIterable<NdjsonLine[]>,
   rules: LineRules = {},
-  options: { maxErrors?: number; retainBytes?: number } = {},
+  options: { maxErrors?: number; retainBytes?: number; signal?: AbortSignal } = {},
 ): Promise<NdjsonCheck> {
   const maxErrors = options.maxErrors ?? 10;
   const result: NdjsonCheck = { events: 0, lines: 0, batchable: 0, errors: [], moreErrors: false };
@@ -242,6 +245,10 @@ export async function checkNdjson(
   let retainedBytes = 0;
   try {
     for await (const batch of lines) {
+      if (options.signal?.aborted) {
+        result.aborted = true;
+        return result;
+      }
       for (const { line, text } of batch) {
         result.lines = line;
         try {

@@ -39,7 +39,11 @@ export function stoppedBy(ctx: Pick<Context, 'signal'>): StoppedError | undefine
   return ctx.signal.aborted ? new StoppedError(ctx.signal.reason as NodeJS.Signals) : undefined;
 }
 
-/** Loads the project's config and connection for a command, registering its secrets for redaction. */
+/**
+ * Loads the project's config and connection for a command, with the command's `--timeout` and `--retries`,
+ * registering its secrets for redaction. The log driver's lines are the command's results: on stdout (in
+ * JSON mode the result carries the data instead).
+ */
 export async function openBroadcast(ctx: Context, network: NetworkOptions = {}): Promise<Broadcast> {
   const { Broadcast } = await import('../core/broadcast.js');
   const { io, options } = ctx;
@@ -48,7 +52,9 @@ export async function openBroadcast(ctx: Context, network: NetworkOptions = {}):
     configPath: options.config,
     connection: options.connection,
     env: ctx.env,
-    logger: () => {},
+    timeout: network.timeout,
+    retries: network.retries,
+    logger: io.json ? () => {} : (line: string) => io.out(line),
     // Request logging only with --verbose: bulk sends make thousands of requests.
     ...(io.verbose
       ? {
@@ -59,12 +65,7 @@ export async function openBroadcast(ctx: Context, network: NetworkOptions = {}):
         }
       : {}),
   });
-  const connection = broadcast.resolved.connection;
-  io.addSecrets(secretsOf(connection));
-  if (connection.driver === 'pusher') {
-    if (network.timeout !== undefined) connection.timeout = network.timeout;
-    if (network.retries !== undefined) connection.retries = network.retries;
-  }
+  io.addSecrets(secretsOf(broadcast.resolved.connection));
   return broadcast;
 }
 

@@ -3,12 +3,15 @@ import { authorize as authorizeSubscription, type AuthorizeResult } from '../aut
 import { authRoutes, type RouteDefinition, type RoutesOptions } from '../auth/routes.js';
 import { channelName, channelType, triggerGroups, type ChannelLike } from './channels.js';
 import { resolveConnection, type BroadcastConfig, type Env, type ResolvedConnection } from '../config/schema.js';
-import { createDriver, type Driver, type EventLogger } from '../transport/index.js';
+import { createDriver, deliver, deliveryError, type Driver, type EventLogger } from '../transport/index.js';
 import type { PusherDriverOptions } from '../transport/pusher.js';
-import { ConfigError, DeliveryError, UsageError } from './errors.js';
+import type { BulkInput, BulkResult, BulkSendOptions } from '../bulk/send.js';
+import type { LineRules } from '../bulk/ndjson.js';
+import { ConfigError, UsageError } from './errors.js';
 import { isBroadcastEvent, type CanBroadcast } from './events.js';
-import { validateChannelName, validateEventName, validatePayloadSize, validateSocketId } from './validation.js';
+import { LIMITS, validateChannelName, validateEventName, validatePayloadSize, validateSocketId } from './validation.js';
 
+/** How an instance sends; given once, to the constructor (or `fromConfig`). */
 export interface BroadcastOptions extends PusherDriverOptions {
   /** Connection to use instead of the default. */
   connection?: string;
@@ -19,9 +22,15 @@ export interface BroadcastOptions extends PusherDriverOptions {
    * (and reported in `skipped`), as in Masonite.
    */
   user?: () => unknown;
-  /** Where the `log` driver writes (default: a line on stderr). */
+  /**
+   * Where the `log` driver writes each event, one line (`order.shipped → orders {"id":1}`): a function given
+   * the line, or a stream (default: standard error).
+   */
   logger?: EventLogger;
 }
+
+/** Options of `sendMany`. */
+export type SendManyOptions = Omit<BulkSendOptions, 'rules'>;
 
 export interface SendOptions {
   /** Exclude this connection (the sender's own socket) from receiving the event. */
@@ -163,29 +172,14 @@ export class Broadcast {
   }
 
   /**
-   * Sends a prepared broadcast. Requests go out concurrently; if any fails, a DeliveryError says which
-   * channels did and did not get the event (`details.sent`, `details.failed`).
+   * Sends a prepared broadcast. Requests go out concurrently; if some fail, a DeliveryError with code
+   * `partial_delivery` says which channels did and did not get the event (`details.sent`, `details.failed`).
    */
   async send(prepared: PreparedBroadcast): Promise<BroadcastResult> {
     const driver = this.driver;
-    const outcomes = await Promise.allSettled(
-      prepared.requests.map((channels) =>
-        driver.trigger({ channels, event: prepared.event, data: prepared.data, socketId: prepared.socketId }),
-      ),
-    );
-    const failures = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ channels: prepared.requests[i]!, error: o.reason as unknown }] : []));
-    if (failures.length > 0) {
-      const first = failures[0]!.error;
-      if (failures.length === prepared.requests.length) throw first;
-      const failed = failures.flatMap((f) => f.channels);
-      const sent = prepared.channels.filter((c) => !failed.includes(c));
-      const reason = first instanceof Error ? first.message : String(first);
-      throw new DeliveryError(`Sent to ${sent.length} of ${prepared.channels.length} channels; failed for ${failed.length}: ${reason}`, {
-        cause: first,
-        hint: (first as DeliveryError).hint,
-        status: (first as DeliveryError).status,
-        details: { sent, failed },
-      });
+    if (prepared.requests.length > 0) {
+      const delivery = await deliver(driver, prepared.requests, prepared);
+      if (delivery.failed.length > 0) throw deliveryError(delivery);
     }
     return {
       connection: this.resolved.name,
@@ -197,6 +191,36 @@ export class Broadcast {
       requests: prepared.requests.length,
       ...(prepared.socketId ? { socketId: prepared.socketId } : {}),
       data: prepared.data,
+    };
+  }
+
+  /**
+   * Sends many events (what `broadcast emit --file` does): event objects (`{ channel, event, data }`, or
+   * `channels: [...]`), NDJSON lines from `readNdjsonLines`, or events from `parseEventLine`, one by one or in
+   * arrays, from an iterable or an async iterable. Single-channel events go out in batch requests, the others
+   * as triggers (100 channels a request, encrypted channels alone, as `send` does); each channel's events
+   * arrive in input order; `concurrency` requests at most are in flight, `rate` events a second at most.
+   *
+   * Never throws for delivery failures: the result counts what was `sent` and what `failed` (with `errors`,
+   * and `stopped` when the server went down, refused the credentials, or `signal` was aborted). Events not
+   * confirmed sent go to `failed` as lines of input, in an order that keeps each channel's order, so they can
+   * be sent again. An event that breaks the protocol's rules is failed without being sent.
+   */
+  async sendMany(events: BulkInput, options: SendManyOptions = {}): Promise<BulkResult> {
+    // Loaded on first use: importing the library stays light.
+    const { sendBulk } = await import('../bulk/send.js');
+    return sendBulk(this.driver, events, { ...options, rules: this.eventRules });
+  }
+
+  /** What each event of `sendMany` (or each line of `emit --file`) is checked against on this connection. */
+  get eventRules(): LineRules {
+    const connection = this.resolved.connection;
+    return {
+      maxPayloadKb: connection.maxPayloadKb ?? LIMITS.defaultMaxPayloadKb,
+      encryptedProblem:
+        connection.driver === 'pusher' && !connection.encryptionMasterKeyBase64
+          ? `connection "${this.resolved.name}" has no encryptionMasterKeyBase64 (set PUSHER_ENCRYPTION_MASTER_KEY_BASE64)`
+          : undefined,
     };
   }
 

@@ -1,13 +1,20 @@
-/** The `log` driver prints events instead of sending them; the `null` driver discards them. */
+/** The `log` driver writes each event instead of sending it; the `null` driver discards them. */
 import { UsageError } from '../core/errors.js';
-import type { Driver, EventLogger } from './types.js';
+import type { Driver, EventLogger, LoggedEvent } from './types.js';
 
-const defaultLogger: EventLogger = (record) => {
-  process.stderr.write(`[broadcast:log] ${record.event} → ${record.channels.join(', ')} ${JSON.stringify(record.data)}\n`);
+/** How the log driver shows an event, one line: `order.shipped → orders, private-x {"id":1}`. */
+export function formatLoggedEvent(record: LoggedEvent): string {
+  return `${record.event} → ${record.channels.join(', ')} ${JSON.stringify(record.data)}`;
+}
+
+/** Where the log driver writes when it is given nothing: standard error, so an app's stdout stays its own. */
+const toStderr: EventLogger = (line) => {
+  process.stderr.write(`${line}\n`);
 };
 
-export function createLocalDriver(driver: 'log' | 'null', logger: EventLogger = defaultLogger): Driver {
-  const log = driver === 'log' ? logger : () => {};
+export function createLocalDriver(driver: 'log' | 'null', logger: EventLogger = toStderr): Driver {
+  const write = typeof logger === 'function' ? logger : (line: string) => void logger.write(`${line}\n`);
+  const log = driver === 'log' ? (record: LoggedEvent) => write(formatLoggedEvent(record)) : () => {};
   return {
     driver,
     delivers: false,

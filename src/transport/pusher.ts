@@ -52,6 +52,10 @@ const NOT_SENT_IF_UNCONNECTED = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EC
 const MIN_ATTEMPT_MS = 50;
 
 export interface PusherDriverOptions {
+  /** Time limit for one call, retries included (ms); overrides the connection's `timeout`. */
+  timeout?: number;
+  /** Retries after the first attempt; overrides the connection's `retries`. */
+  retries?: number;
   /** Called before each retry; for --verbose logging. */
   onRetry?: (info: { attempt: number; delayMs: number; error: DeliveryError }) => void;
   /** Called after each HTTP request; for --verbose logging. */
@@ -99,6 +103,9 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
   const prefix = `/apps/${connection.appId}`;
   const credentials = { key: String(connection.key), secret: createSecretKey(Buffer.from(String(connection.secret))) };
   const encrypting = connection.encryptionMasterKeyBase64 ? encryptingClient(connectionName, connection) : undefined;
+  const timeoutMs = setting(options.timeout ?? connection.timeout, RETRY_POLICY.timeoutMs, 1, MAX_TIMEOUT_MS);
+  const retries = setting(options.retries ?? connection.retries, RETRY_POLICY.retries, 0, 100);
+  const connectTimeoutMs = Math.max(RETRY_POLICY.minConnectTimeoutMs, Math.round(timeoutMs / 4));
 
   /** The body of an event request on `private-encrypted-` channels, built (and encrypted) by the official library. */
   function encrypted(channel: string, make: (pusher: PusherClient) => unknown): string {
@@ -173,9 +180,6 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
    * errors with HTTP 200 and `{"error", "code"}` in the body, so the body is checked as well as the status.
    */
   async function send(method: string, path: string, body?: string, params?: Record<string, string>): Promise<unknown> {
-    const timeoutMs = setting(connection.timeout, RETRY_POLICY.timeoutMs, 1, MAX_TIMEOUT_MS);
-    const retries = setting(connection.retries, RETRY_POLICY.retries, 0, 100);
-    const connectTimeoutMs = Math.max(RETRY_POLICY.minConnectTimeoutMs, Math.round(timeoutMs / 4));
     const started = performance.now();
     const deadline = started + timeoutMs;
     for (let n = 0; ; n++) {

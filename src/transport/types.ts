@@ -28,5 +28,16 @@ export interface Driver {
   close(): void;
 }
 
-/** Receives what the log driver would have sent. */
-export type EventLogger = (record: { channels: string[]; event: string; data: unknown; socketId?: string }) => void;
+/** An event the log driver writes instead of sending. */
+export interface LoggedEvent {
+  channels: string[];
+  event: string;
+  data: unknown;
+  socketId?: string;
+}
+
+/**
+ * Where the log driver writes its lines (`order.shipped → orders {"id":1}`): a function given each line
+ * (without the line break, e.g. `console.log`), or a stream (e.g. `process.stdout`).
+ */
+export type EventLogger = ((line: string) => void) | { write(text: string): unknown };

@@ -1,35 +1,61 @@
 /**
- * The built binary as a user runs it: exit codes, stdout/stderr and JSON for good and bad input.
+ * `broadcast emit` as a user runs it: results on stdout, everything else on stderr, exit codes, and the
+ * JSON answer of every form (single, dry run, --file, --file --dry-run, failures) checked against
+ * schemas/emit.json. In process (`runMain`), except what only a process shows: its exit status and signals.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runCli, tempProject } from '../helpers/cli.js';
-import { freePort, type SoketiServer } from '../helpers/soketi.js';
+import { runCli } from '../helpers/cli.js';
+import { faultServers, ok, type FaultServer } from '../helpers/fault-server.js';
+import { afterAll, beforeAll, describe, expect, inject, test, uid } from '../helpers/fixtures.js';
 import { listen, settle, type Listener } from '../helpers/listener.js';
+import { runMain } from '../helpers/main.js';
+import { startCli } from '../helpers/running.js';
+import { jsonOf } from '../helpers/schema.js';
+import { freePort, type SoketiServer } from '../helpers/soketi.js';
 
 const server = inject('soketi') as SoketiServer;
-const uid = () => Math.random().toString(36).slice(2, 10);
 
-describe('emit with no configuration', () => {
-  it('uses the built-in log connection in an empty directory and says nothing was delivered', async () => {
-    const project = await tempProject();
-    try {
-      const r = await runCli(['emit', 'orders', 'order.shipped', '--data', '{"id":42}'], { cwd: project.dir });
-      expect(r.code).toBe(0);
-      expect(r.stdout).toContain('order.shipped → orders');
-      expect(r.stdout).toContain('{"id":42}');
-      expect(r.stderr).toContain('nothing was delivered');
-      expect(r.stderr).toContain('PUSHER_APP_ID');
-    } finally {
-      await project.cleanup();
-    }
+const serve = faultServers(afterAll);
+
+/** `count` NDJSON lines, event i on channel `c-${i % channels}` with data `{ i }`. */
+function ndjson(count: number, channels = 5): string {
+  return Array.from({ length: count }, (_, i) => JSON.stringify({ channel: `c-${i % channels}`, event: 'tick', data: { i } })).join('\n') + '\n';
+}
+
+describe('emit with no configuration (the built-in log connection)', () => {
+  test('the log driver writes the event to stdout, one line; the note that nothing was delivered goes to stderr', async ({ project }) => {
+    const r = await runMain(['emit', 'orders,private-x', 'order.shipped', '--data', '{"id":42}'], { cwd: project.dir });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('order.shipped → orders, private-x {"id":42}\n');
+    expect(r.stderr).toContain('nothing was delivered');
+    expect(r.stderr).toContain('PUSHER_APP_ID');
   });
 
-  it('prints one JSON document with --json', async () => {
-    const r = await runCli(['emit', 'a,b', 'e', '--json', '--data', '[1,2]']);
+  test('--json: one document, the data in it and no log line', async ({ project }) => {
+    const r = await runMain(['emit', 'a,b', 'e', '--json', '--data', '[1,2]'], { cwd: project.dir });
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, driver: 'log', delivered: false, channels: ['a', 'b'], data: [1, 2] });
+    expect(jsonOf('emit', r.stdout)).toEqual({
+      ok: true,
+      dryRun: false,
+      connection: 'log',
+      driver: 'log',
+      delivered: false,
+      event: 'e',
+      channels: ['a', 'b'],
+      skipped: [],
+      requests: 1,
+      bytes: 5,
+      data: [1, 2],
+    });
+    expect(r.stderr).toBe('');
+  });
+
+  test('the null connection discards: says so on stdout, and that nothing was delivered on stderr', async ({ project }) => {
+    const r = await runMain(['emit', 'a', 'e', '--connection', 'null'], { cwd: project.dir });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('discarded e for a (connection "null")\n');
+    expect(r.stderr).toContain('discards events; nothing was delivered');
   });
 });
 
@@ -47,7 +73,7 @@ describe('bad input exits 2, names the problem and sends nothing', () => {
     listener.disconnect();
   });
 
-  it.each([
+  test.each([
     [['emit', channel, 'e', '--data', '{"id":'], /Invalid JSON in --data/],
     [['emit', `${channel},bad name`, 'e'], /Invalid channel name "bad name": it contains " "/],
     [['emit', `${channel},${'x'.repeat(165)}`, 'e'], /165 characters long; the limit is 164/],
@@ -60,78 +86,96 @@ describe('bad input exits 2, names the problem and sends nothing', () => {
     [['emit', channel, 'e', '--connection', 'prod'], /Unknown connection "prod"/],
     [['emit'], /Missing <target>/],
     [['emit', channel, 'e', '--bogus'], /unknown option '--bogus'/],
+    [['emit', '--failed-out', 'x.ndjson', channel, 'e'], /--failed-out only applies with --file/],
+    [['emit', '--file', 'events.ndjson', '--concurrency', '0'], /--concurrency must be a whole number >= 1/],
   ])('%j', async (args, message) => {
-    const r = await runCli(args as string[], { env: server.env });
+    const r = await runMain([...(args as string[]), '--json'], { env: server.env });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
+    expect(jsonOf('emit', r.stdout)).toMatchObject({ ok: false, error: { code: expect.stringMatching(/^(usage|invalid|config)$/), exitCode: 2 } });
   });
 
-  it('an unknown connection lists the known ones', async () => {
-    const r = await runCli(['emit', channel, 'e', '--connection', 'prod'], { env: server.env });
+  test('an unknown connection lists the known ones', async () => {
+    const r = await runMain(['emit', channel, 'e', '--connection', 'prod'], { env: server.env });
     expect(r.stderr).toContain('Known connections: log, null, pusher');
   });
 
-  it('missing credentials name the variables to set', async () => {
-    const r = await runCli(['emit', channel, 'e'], { env: { PUSHER_APP_KEY: 'k', PUSHER_HOST: '127.0.0.1' } });
+  test('missing credentials name the variables to set', async () => {
+    const r = await runMain(['emit', channel, 'e', '--json'], { env: { PUSHER_APP_KEY: 'k', PUSHER_HOST: '127.0.0.1' } });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('missing appId, secret');
     expect(r.stderr).toContain('PUSHER_APP_ID, PUSHER_APP_SECRET');
+    expect(jsonOf('emit', r.stdout)).toMatchObject({ ok: false, error: { code: 'config' } });
   });
 
-  it('--json failures print {"ok":false} with the same exit code', async () => {
+  test('--dry-run validates and prints the plan on stdout without sending', async () => {
+    const json = await runMain(['emit', channel, 'e', '--dry-run', '--json', '--data', '{"a":1}'], { env: server.env });
+    expect(json.code).toBe(0);
+    expect(jsonOf('emit', json.stdout)).toMatchObject({ ok: true, dryRun: true, delivered: false, channels: [channel], requests: 1, bytes: 7, data: { a: 1 } });
+    const human = await runMain(['emit', channel, 'e', '--dry-run', '--data', '{"a":1}'], { env: server.env });
+    expect(human.stdout).toBe(`dry run: would send e to ${channel} (1 request, 7 bytes, connection "pusher")\n{"a":1}\n`);
+    expect(human.stderr).toBe('');
+  });
+
+  test('the process: a bad invocation exits 2 with {"ok":false} on stdout and the message on stderr', async () => {
     const r = await runCli(['emit', 'bad name', 'e', '--json'], { env: server.env });
     expect(r.code).toBe(2);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf('emit', r.stdout);
     expect(doc).toMatchObject({ ok: false, error: { code: 'invalid', exitCode: 2 } });
     expect(doc.error.message).toContain('bad name');
-  });
-
-  it('--dry-run validates and prints the plan without sending', async () => {
-    const r = await runCli(['emit', channel, 'e', '--dry-run', '--json', '--data', '{"a":1}'], { env: server.env });
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, dryRun: true, delivered: false, channels: [channel], requests: 1, bytes: 7 });
+    expect(r.stderr).toMatch(/^error: Invalid channel name "bad name"/);
   });
 });
 
-describe('server failures exit 1 with an actionable message', () => {
-  it('a wrong secret: credentials rejected, and the secret is not printed', async () => {
+describe('a single emit that the server fails exits 1 with an actionable message', () => {
+  test('a wrong secret: credentials rejected, and the secret is not printed', async () => {
     const secret = 'definitely-wrong-secret';
-    const r = await runCli(['emit', 'x', 'e', '--json'], { env: { ...server.env, PUSHER_APP_SECRET: secret } });
+    const r = await runMain(['emit', 'x', 'e', '--json'], { env: { ...server.env, PUSHER_APP_SECRET: secret } });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/rejected the credentials \(HTTP 401\)/);
     expect(r.stderr).toContain('PUSHER_APP_SECRET');
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'delivery', exitCode: 1 } });
+    expect(jsonOf('emit', r.stdout)).toMatchObject({ ok: false, error: { code: 'delivery', exitCode: 1 } });
     expect(r.stdout + r.stderr).not.toContain(secret);
   });
 
-  it('an unreachable server: names host and port, within seconds', async () => {
+  test('an unreachable server: names host and port, within seconds', async () => {
     const port = await freePort();
-    const r = await runCli(['emit', 'x', 'e', '--retries', '1'], { env: { ...server.env, PUSHER_PORT: String(port) } });
+    const r = await runMain(['emit', 'x', 'e', '--retries', '1'], { env: { ...server.env, PUSHER_PORT: String(port) } });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`Could not reach the server at http://127.0.0.1:${port}: connection refused`);
+    expect(r.stdout).toBe('');
     expect(r.ms).toBeLessThan(10_000);
   });
 
-  it('a payload the server refuses as too large', async () => {
-    const r = await runCli(['emit', 'x', 'e', '--data', JSON.stringify({ blob: 'x'.repeat(120_000) })], {
-      env: server.env,
-      cwd: await configWith({ connections: { big: { driver: 'pusher', appId: server.appId, key: server.key, secret: server.secret, host: '127.0.0.1', port: server.port, scheme: 'http', maxPayloadKb: 500 } }, default: 'big' }),
-    });
+  test('a payload the server refuses as too large', async ({ project }) => {
+    await writeFile(
+      path.join(project.dir, 'broadcast.config.json'),
+      JSON.stringify({ connections: { big: { driver: 'pusher', appId: server.appId, key: server.key, secret: server.secret, host: '127.0.0.1', port: server.port, scheme: 'http', maxPayloadKb: 500 } }, default: 'big' }),
+    );
+    const r = await runMain(['emit', 'x', 'e', '--data', JSON.stringify({ blob: 'x'.repeat(120_000) })], { cwd: project.dir });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/too large|HTTP 413/);
   });
+
+  test('some of its requests fail: partial_delivery, naming the channels that did and did not get it', async () => {
+    // 150 channels take two requests (100 + 50): the one carrying "c-0" is refused.
+    const fault: FaultServer = await serve((n, _req, res) => {
+      const { channels } = JSON.parse(fault.requests[n - 1]!.body) as { channels: string[] };
+      if (channels.includes('c-0')) res.writeHead(400).end('{"error":"refused"}');
+      else ok(res);
+    });
+    const channels = Array.from({ length: 150 }, (_, i) => `c-${i}`);
+    const r = await runMain(['emit', channels.join(','), 'e', '--json'], { env: fault.env });
+    expect(r.code).toBe(1);
+    const doc = jsonOf('emit', r.stdout);
+    expect(doc).toMatchObject({ ok: false, error: { code: 'partial_delivery', exitCode: 1, message: 'Sent to 50 of 150 channels; failed for 100: The server answered HTTP 400: refused' } });
+    expect(doc.error.details).toEqual({ sent: channels.slice(100), failed: channels.slice(0, 100) });
+    expect(r.stderr).toMatch(/^error: Sent to 50 of 150 channels/);
+  });
 });
 
-async function configWith(config: object): Promise<string> {
-  const project = await tempProject();
-  await writeFile(path.join(project.dir, 'broadcast.config.json'), JSON.stringify(config));
-  return project.dir;
-}
-
 describe('a project with broadcast.config.ts', () => {
-  it('emits a registered event class by name to its own channel', async () => {
-    const project = await tempProject();
-    const id = uid();
+  test('emits a registered event class by name to its own channel', async ({ project, uid: id }) => {
     await mkdir(path.join(project.dir, 'src/events'), { recursive: true });
     await writeFile(
       path.join(project.dir, 'broadcast.config.ts'),
@@ -152,42 +196,173 @@ export class OrderShipped extends CanBroadcast {
     const listener = await listen(server);
     await listener.subscribe(`private-orders.${id}`);
     try {
-      const r = await runCli(['emit', 'OrderShipped', '--data', JSON.stringify({ orderId: id }), '--json'], { cwd: project.dir, env: server.env });
+      const r = await runMain(['emit', 'OrderShipped', '--data', JSON.stringify({ orderId: id }), '--json'], { cwd: project.dir, env: server.env });
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ event: 'order.shipped', channels: [`private-orders.${id}`] });
+      expect(jsonOf('emit', r.stdout)).toMatchObject({ delivered: true, event: 'order.shipped', channels: [`private-orders.${id}`] });
       const [got] = await listener.waitFor(1, (e) => e.channel === `private-orders.${id}`);
       expect(got).toMatchObject({ event: 'order.shipped', data: { orderId: id } });
 
-      const typo = await runCli(['emit', 'OrderShiped'], { cwd: project.dir, env: server.env });
+      const human = await runMain(['emit', 'OrderShipped', '--data', JSON.stringify({ orderId: id })], { cwd: project.dir, env: server.env });
+      expect(human.stdout).toBe(`✓ sent order.shipped to private-orders.${id} (1 request, connection "pusher")\n`);
+
+      const typo = await runMain(['emit', 'OrderShiped'], { cwd: project.dir, env: server.env });
       expect(typo.code).toBe(2);
       expect(typo.stderr).toContain('did you mean OrderShipped?');
       expect(typo.stderr).toContain('broadcast emit OrderShiped <event>');
     } finally {
       listener.disconnect();
-      await project.cleanup();
     }
   });
 
-  it('a config file that fails to load exits 2 naming the file and the cause', async () => {
-    const project = await tempProject();
+  test('a config file that fails to load exits 2 naming the file and the cause', async ({ project }) => {
     await writeFile(path.join(project.dir, 'broadcast.config.ts'), `throw new Error('boom from config');\n`);
-    try {
-      const r = await runCli(['emit', 'a', 'b'], { cwd: project.dir });
-      expect(r.code).toBe(2);
-      expect(r.stderr).toContain('Could not load broadcast.config.ts: boom from config');
-    } finally {
-      await project.cleanup();
-    }
+    const r = await runMain(['emit', 'a', 'b'], { cwd: project.dir });
+    expect(r.code).toBe(2);
+    // (In process the path is shown in full: config/load.ts shortens it against process.cwd(), not the command's cwd.)
+    expect(r.stderr).toMatch(/Could not load (\S*\/)?broadcast\.config\.ts: boom from config/);
   });
 
-  it('--config picks a file explicitly; a missing one is a config error', async () => {
-    const dir = await configWith({ default: 'null' });
-    const ok = await runCli(['emit', 'a', 'b', '--config', 'broadcast.config.json', '--json'], { cwd: dir });
-    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, connection: 'null', driver: 'null' });
-    const missing = await runCli(['emit', 'a', 'b', '--config', 'nope.ts'], { cwd: dir });
+  test('--config picks a file explicitly; a missing one is a config error', async ({ project }) => {
+    await writeFile(path.join(project.dir, 'broadcast.config.json'), JSON.stringify({ default: 'null' }));
+    const found = await runMain(['emit', 'a', 'b', '--config', 'broadcast.config.json', '--json'], { cwd: project.dir });
+    expect(jsonOf('emit', found.stdout)).toMatchObject({ ok: true, connection: 'null', driver: 'null' });
+    const missing = await runMain(['emit', 'a', 'b', '--config', 'nope.ts', '--json'], { cwd: project.dir });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('Could not load');
-    expect(missing.stderr).toContain('nope.ts');
+    expect(jsonOf('emit', missing.stdout)).toMatchObject({ ok: false, error: { code: 'config', message: expect.stringContaining('nope.ts') } });
+  });
+});
+
+describe('emit --file: the summary is the result (stdout), progress and reasons go to stderr', () => {
+  test('--dry-run: the summary on stdout, and its JSON', async ({ project }) => {
+    await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(20) + '{"channels":["a","b"],"event":"e"}\n');
+    const human = await runMain(['emit', '--file', 'events.ndjson', '--dry-run'], { cwd: project.dir });
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^dry run: events\.ndjson is valid: 21 events on 21 lines \(20 batchable, 1 single triggers\), checked in [\d.]+ s; nothing was sent \(connection "log"\)\n$/);
+    expect(human.stderr).toBe('');
+    const json = await runMain(['emit', '--file', 'events.ndjson', '--dry-run', '--json'], { cwd: project.dir });
+    expect(jsonOf('emit', json.stdout)).toEqual({
+      ok: true,
+      dryRun: true,
+      file: 'events.ndjson',
+      connection: 'log',
+      driver: 'log',
+      events: 21,
+      lines: 21,
+      batchable: 20,
+      triggers: 1,
+      checkMs: expect.any(Number),
+    });
+  });
+
+  test('the log connection: each event, then the summary, on stdout; in JSON mode only the summary', async ({ project }) => {
+    await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(30, 3));
+    const human = await runMain(['emit', '--file', 'events.ndjson', '--concurrency', '1'], { cwd: project.dir });
+    expect(human.code).toBe(0);
+    const lines = human.stdout.trim().split('\n');
+    expect(lines).toHaveLength(31);
+    expect(lines).toContain('tick → c-1 {"i":1}');
+    expect(lines[30]).toMatch(/^✓ printed 30 events from events\.ndjson in [\d.]+ s \(.*connection "log"\)$/);
+    expect(human.stderr).toContain('nothing was delivered');
+    const json = await runMain(['emit', '--file', 'events.ndjson', '--json'], { cwd: project.dir });
+    expect(jsonOf('emit', json.stdout)).toMatchObject({ ok: true, dryRun: false, driver: 'log', delivered: false, events: 30, sent: 30, failed: 0, stopped: null });
+  });
+
+  test('a malformed line sends nothing: exit 2, naming the line', async ({ project }) => {
+    await writeFile(path.join(project.dir, 'bad.ndjson'), '{"channel":"a","event":"e"}\n{"channel":"a","event":\n');
+    const r = await runMain(['emit', '--file', 'bad.ndjson', '--json'], { cwd: project.dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Nothing was sent: bad\.ndjson, line 2: invalid JSON/);
+    expect(jsonOf('emit', r.stdout).error).toMatchObject({ code: 'invalid', details: { errors: [{ line: 2, problem: expect.stringMatching(/^invalid JSON/) }] } });
+  });
+
+  test('some events refused: partial_delivery (exit 1), the run beside the error, the refused ones in --failed-out', async ({ project }) => {
+    // Batches carrying channel c-0 are refused; the other channels' events are accepted.
+    const fault: FaultServer = await serve((n, _req, res) => {
+      const { batch } = JSON.parse(fault.requests[n - 1]!.body) as { batch: { channel: string }[] };
+      if (batch.some((e) => e.channel === 'c-0')) res.writeHead(400).end('{"error":"no c-0 today"}');
+      else ok(res);
+    });
+    await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(100, 5));
+    const r = await runMain(['emit', '--file', 'events.ndjson', '--failed-out', 'failed.ndjson', '--concurrency', '1', '--json'], { cwd: project.dir, env: fault.env });
+    expect(r.code).toBe(1);
+    const doc = jsonOf('emit', r.stdout);
+    expect(doc).toMatchObject({
+      ok: false,
+      events: 100,
+      sent: 80,
+      failed: 20,
+      failedOut: 'failed.ndjson',
+      stopped: null,
+      // The first batch of c-0 was refused; the rest of c-0 was held back (not sent after a gap).
+      errors: [{ message: 'The server answered HTTP 400: no c-0 today', events: 10 }],
+      error: { code: 'partial_delivery', exitCode: 1, message: '20 of 100 events were not sent: The server answered HTTP 400: no c-0 today' },
+    });
+    expect(r.stderr).toContain('send them with: broadcast emit --file failed.ndjson');
+    const failed = (await readFile(path.join(project.dir, 'failed.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(failed.map((e) => e.data.i)).toEqual(Array.from({ length: 20 }, (_, k) => k * 5));
+
+    const human = await runMain(['emit', '--file', 'events.ndjson', '--concurrency', '1'], { cwd: project.dir, env: fault.env });
+    expect(human.code).toBe(1);
+    expect(human.stdout).toMatch(/^✗ sent 80 of 100 events from events\.ndjson in [\d.]+ s .*; 20 not sent\n$/);
+    expect(human.stderr).toContain('  10 events: The server answered HTTP 400: no c-0 today');
+    expect(human.stderr).toContain('error: 20 of 100 events were not sent');
+    expect(human.stderr).toContain('hint: Add --failed-out failed.ndjson');
+  });
+
+  test('credentials rejected: nothing sent (delivery), stopped at once', async ({ project }) => {
+    const fault = await serve((_n, _req, res) => res.writeHead(401).end('{"error":"bad signature"}'));
+    await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(200, 4));
+    const r = await runMain(['emit', '--file', 'events.ndjson', '--concurrency', '2', '--json'], { cwd: project.dir, env: fault.env });
+    expect(r.code).toBe(1);
+    expect(jsonOf('emit', r.stdout)).toMatchObject({ ok: false, sent: 0, failed: 200, stopped: 'rejected', error: { code: 'delivery' } });
+    expect(fault.requests.length).toBeLessThanOrEqual(2);
+  });
+
+  test('stopped by a signal: the events not sent go to --failed-out, exit 143 for SIGTERM', async ({ project }) => {
+    const fault = await serve((_n, _req, res) => ok(res));
+    await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(2000, 4));
+    const controller = new AbortController();
+    const run = runMain(['emit', '--file', 'events.ndjson', '--rate', '400', '--failed-out', 'failed.ndjson', '--json'], { cwd: project.dir, env: fault.env, signal: controller.signal });
+    while (fault.accepted.length < 3) await settle(20);
+    controller.abort('SIGTERM');
+    const r = await run;
+    expect(r.code).toBe(143);
+    const doc = jsonOf('emit', r.stdout);
+    expect(doc).toMatchObject({ ok: false, stopped: 'interrupted', error: { code: 'terminated', exitCode: 143 } });
+    expect(doc.sent).toBeGreaterThan(0);
+    expect(doc.sent + doc.failed).toBe(2000);
+    const failed = (await readFile(path.join(project.dir, 'failed.ndjson'), 'utf8')).trim().split('\n');
+    expect(failed).toHaveLength(doc.failed);
+  });
+
+  test('stopped while the file is being checked: nothing is sent, exit 130', async ({ project }) => {
+    const fault = await serve((_n, _req, res) => ok(res));
+    await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(100));
+    const controller = new AbortController();
+    controller.abort('SIGINT');
+    const r = await runMain(['emit', '--file', 'events.ndjson', '--failed-out', 'failed.ndjson', '--json'], { cwd: project.dir, env: fault.env, signal: controller.signal });
+    expect(r.code).toBe(130);
+    expect(jsonOf('emit', r.stdout)).toEqual({ ok: false, error: { code: 'interrupted', message: 'Interrupted (Ctrl-C)', exitCode: 130 } });
+    expect(fault.requests).toHaveLength(0);
+  });
+
+  test('the process: SIGINT during a send writes --failed-out, prints the summary and exits 130', async ({ project }) => {
+    const fault = await serve((_n, _req, res) => ok(res));
+    await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(3000, 4));
+    const cli = startCli(['emit', '--file', 'events.ndjson', '--rate', '300', '--failed-out', 'failed.ndjson'], { cwd: project.dir, env: fault.env });
+    while (fault.accepted.length < 3) await settle(20);
+    cli.signal('SIGINT');
+    const exit = await cli.exited();
+    expect(exit.code).toBe(130);
+    const [, sent, events, notSent] = /^✗ sent ([\d,]+) of ([\d,]+) events from events\.ndjson .*; ([\d,]+) not sent\n$/.exec(exit.stdout) ?? [];
+    expect(events).toBe('3,000');
+    const count = (text: string | undefined) => Number(text?.replace(/,/g, ''));
+    expect(count(sent) + count(notSent)).toBe(3000);
+    expect(exit.stderr).toContain('the events not sent were written to failed.ndjson');
+    expect(exit.stderr).toContain('error: Interrupted (Ctrl-C)');
+    const failed = (await readFile(path.join(project.dir, 'failed.ndjson'), 'utf8')).trim().split('\n');
+    expect(failed).toHaveLength(count(notSent));
   });
 });

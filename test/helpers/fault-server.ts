@@ -69,6 +69,22 @@ export async function faultServer(handler: FaultHandler, port = 0): Promise<Faul
   };
 }
 
+/**
+ * A test file's fault servers, all closed after its tests: `const serve = faultServers(afterAll)`, then
+ * `await serve(handler)` in each test.
+ */
+export function faultServers(after: (fn: () => Promise<void>) => void): (handler: FaultHandler, port?: number) => Promise<FaultServer> {
+  const servers: FaultServer[] = [];
+  after(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+  });
+  return async (handler, port) => {
+    const server = await faultServer(handler, port);
+    servers.push(server);
+    return server;
+  };
+}
+
 /** Answers 200 with `{}` like a Pusher server that accepted an event. */
 export function ok(res: http.ServerResponse): void {
   res.writeHead(200, { 'content-type': 'application/json' });

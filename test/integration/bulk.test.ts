@@ -7,11 +7,13 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { runCli, tempProject } from '../helpers/cli.js';
+import { uid } from '../helpers/fixtures.js';
 import { listen, settle, type Listener, type Received } from '../helpers/listener.js';
+import { runMain } from '../helpers/main.js';
+import { jsonOf } from '../helpers/schema.js';
 import { startSoketi, type SoketiServer } from '../helpers/soketi.js';
 
 const server = inject('soketi') as SoketiServer;
-const uid = () => Math.random().toString(36).slice(2, 10);
 
 /** NDJSON lines: event i goes to channel `${prefix}-${i % channels}`; every 100th also to the next channel. */
 function ndjson(prefix: string, count: number, channels: number, from = 0): string {
@@ -62,10 +64,10 @@ describe('emit --file delivers to subscribed clients', () => {
     const prefix = `bulk-${uid()}`;
     await Promise.all(Array.from({ length: 20 }, (_, i) => listener.subscribe(`${prefix}-${i}`)));
     await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(prefix, 3000, 20));
-    const r = await runCli(['emit', '--file', 'events.ndjson', '--json'], { cwd: project.dir, env: server.env });
+    const r = await runMain(['emit', '--file', 'events.ndjson', '--json'], { cwd: project.dir, env: server.env });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const summary = JSON.parse(r.stdout);
+    const summary = jsonOf('emit', r.stdout);
     expect(summary).toMatchObject({ ok: true, events: 3000, sent: 3000, failed: 0, triggers: 30, stopped: null, errors: [] });
     expect(summary.batches).toBeLessThan(400);
     expect(summary.eventsPerSecond).toBeGreaterThan(0);
@@ -80,9 +82,10 @@ describe('emit --file delivers to subscribed clients', () => {
   it('reads standard input with --file -', async () => {
     const prefix = `stdin-${uid()}`;
     await Promise.all(Array.from({ length: 5 }, (_, i) => listener.subscribe(`${prefix}-${i}`)));
-    const r = await runCli(['emit', '--file', '-'], { env: server.env, input: ndjson(prefix, 500, 5) });
+    const r = await runMain(['emit', '--file', '-'], { env: server.env, input: ndjson(prefix, 500, 5) });
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/sent 500 events from standard input/);
+    expect(r.stdout).toMatch(/^✓ sent 500 events from standard input/);
+    expect(r.stderr).toBe('');
     await listener.waitFor(deliveries(500), (e) => e.channel.startsWith(`${prefix}-`));
     expectInOrderWithoutDuplicates(byChannel(listener.received, prefix));
   });
@@ -93,12 +96,12 @@ describe('emit --file delivers to subscribed clients', () => {
     const lines = ndjson(prefix, 1000, 1).split('\n');
     lines[499] = '{"channel":"' + prefix + '-0","event":"tick","data":{"i":499}'; // missing brace
     await writeFile(path.join(project.dir, 'bad.ndjson'), lines.join('\n'));
-    const r = await runCli(['emit', '--file', 'bad.ndjson'], { cwd: project.dir, env: server.env });
+    const r = await runMain(['emit', '--file', 'bad.ndjson'], { cwd: project.dir, env: server.env });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Nothing was sent: bad\.ndjson, line 500: invalid JSON/);
-    const piped = await runCli(['emit', '--file', '-', '--json'], { env: server.env, input: lines.join('\n') });
+    const piped = await runMain(['emit', '--file', '-', '--json'], { env: server.env, input: lines.join('\n') });
     expect(piped.code).toBe(2);
-    expect(JSON.parse(piped.stdout).error.details.errors).toEqual([{ line: 500, problem: expect.stringMatching(/^invalid JSON/) }]);
+    expect(jsonOf('emit', piped.stdout).error.details.errors).toEqual([{ line: 500, problem: expect.stringMatching(/^invalid JSON/) }]);
     await settle(500);
     expect(listener.received.filter((e) => e.channel.startsWith(`${prefix}-`))).toHaveLength(0);
   });
@@ -132,12 +135,12 @@ describe('emit --file when the server goes away part way', () => {
     first.disconnect();
     const r = await run;
     expect(r.code).toBe(1);
-    const summary = JSON.parse(r.stdout);
-    expect(summary).toMatchObject({ ok: false, events: total, failedOut: 'failed.ndjson', stopped: 'server-down' });
+    const summary = jsonOf('emit', r.stdout);
+    expect(summary).toMatchObject({ ok: false, events: total, failedOut: 'failed.ndjson', stopped: 'server-down', error: { code: 'partial_delivery' } });
     expect(summary.sent).toBeGreaterThanOrEqual(400);
     expect(summary.failed).toBeGreaterThan(0);
     expect(summary.sent + summary.failed).toBe(total);
-    expect(r.stderr).toMatch(/failed events were written to failed\.ndjson/);
+    expect(r.stderr).toMatch(/The events not sent were written to failed\.ndjson; send them with: broadcast emit --file failed\.ndjson/);
 
     // The failed file is in the input format, holds each unsent event once, and keeps per-channel order.
     const failedText = await readFile(path.join(project.dir, 'failed.ndjson'), 'utf8');
@@ -149,9 +152,9 @@ describe('emit --file when the server goes away part way', () => {
     // Re-running the failed file against a live server delivers exactly those events, in order.
     const second = await listen(server);
     await Promise.all(Array.from({ length: 10 }, (_, i) => second.subscribe(`${prefix}-${i}`)));
-    const again = await runCli(['emit', '--file', 'failed.ndjson', '--json'], { cwd: project.dir, env: server.env });
+    const again = await runMain(['emit', '--file', 'failed.ndjson', '--json'], { cwd: project.dir, env: server.env });
     expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout)).toMatchObject({ ok: true, sent: summary.failed, failed: 0 });
+    expect(jsonOf('emit', again.stdout)).toMatchObject({ ok: true, sent: summary.failed, failed: 0 });
     const multi = failedLines.filter((l) => l.includes('"channels"')).length;
     await second.waitFor(summary.failed + multi, (e) => e.channel.startsWith(`${prefix}-`), 15_000);
     const redelivered = byChannel(second.received, prefix);
@@ -184,26 +187,29 @@ describe('emit --file options', () => {
     [['emit', '--file', 'events.ndjson', '--failed-out', 'events.ndjson'], /is the input file/],
     [['emit', '--file', 'events.ndjson', '--concurrency', '0'], /--concurrency must be a whole number >= 1/],
   ])('%j exits 2', async (args, message) => {
-    const r = await runCli(args as string[], { cwd: project.dir, env: server.env });
+    const r = await runMain([...(args as string[]), '--json'], { cwd: project.dir, env: server.env });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
+    expect(jsonOf('emit', r.stdout)).toMatchObject({ ok: false, error: { code: 'usage', exitCode: 2 } });
   });
 
-  it('--dry-run validates and counts without sending; the log connection prints each event', async () => {
-    const dry = await runCli(['emit', '--file', 'events.ndjson', '--dry-run', '--json'], { cwd: project.dir, env: server.env });
+  it('--dry-run validates and counts without sending; the log connection prints each event, then the summary', async () => {
+    const dry = await runMain(['emit', '--file', 'events.ndjson', '--dry-run', '--json'], { cwd: project.dir, env: server.env });
     expect(dry.code).toBe(0);
-    expect(JSON.parse(dry.stdout)).toMatchObject({ ok: true, dryRun: true, events: 250, lines: 250, batchable: 248, triggers: 2 });
+    expect(jsonOf('emit', dry.stdout)).toMatchObject({ ok: true, dryRun: true, events: 250, lines: 250, batchable: 248, triggers: 2 });
     const logged = await runCli(['emit', '--file', 'events.ndjson'], { cwd: project.dir });
     expect(logged.code).toBe(0);
-    expect(logged.stdout.trim().split('\n')).toHaveLength(250);
-    expect(logged.stdout).toContain('tick → opts-1 {"i":1}');
-    expect(logged.stderr).toMatch(/printed 250 events/);
+    const lines = logged.stdout.trim().split('\n');
+    expect(lines).toHaveLength(251);
+    expect(lines).toContain('tick → opts-1 {"i":1}');
+    expect(lines).toContain('tick → opts-4, opts-0 {"i":99}');
+    expect(lines[250]).toMatch(/^✓ printed 250 events from events\.ndjson/);
     expect(logged.stderr).toContain('nothing was delivered');
   });
 });
 
 describe('emit --file progress', () => {
-  it('shows count, rate and ETA on a terminal, and only the summary elsewhere', async () => {
+  it('shows count, rate and ETA on a terminal (stderr), and nothing there otherwise; the summary goes to stdout', async () => {
     const project = await tempProject();
     try {
       await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(`progress-${uid()}`, 300, 3));
@@ -211,23 +217,25 @@ describe('emit --file progress', () => {
         const stderr = Object.assign(new PassThrough(), { isTTY });
         const stdout = new PassThrough();
         let text = '';
+        let out = '';
         stderr.on('data', (d: Buffer) => (text += d.toString()));
+        stdout.on('data', (d: Buffer) => (out += d.toString()));
         const code = await main(['node', 'broadcast', 'emit', '--file', 'events.ndjson', '--rate', '600'], {
           cwd: project.dir,
           env: { ...server.env, PATH: process.env.PATH },
           stdout,
           stderr,
         });
-        return { code, text };
+        return { code, text, out };
       };
       const tty = await run(true);
       expect(tty.code).toBe(0);
       expect(tty.text).toMatch(/\r\x1b\[K[\d,]+\/300 events · [\d,]+\/s · ETA \d+ s/);
-      expect(tty.text).toMatch(/sent 300 events/);
+      expect(tty.out).toMatch(/^✓ sent 300 events from events.ndjson/);
       const piped = await run(false);
       expect(piped.code).toBe(0);
-      expect(piped.text).not.toContain('ETA');
-      expect(piped.text).toMatch(/^✓ sent 300 events from events.ndjson/);
+      expect(piped.text).toBe('');
+      expect(piped.out).toMatch(/^✓ sent 300 events from events.ndjson/);
     } finally {
       await project.cleanup();
     }

@@ -6,11 +6,13 @@ import { Broadcast } from '../../src/core/broadcast.js';
 import { CanBroadcast } from '../../src/core/events.js';
 import { PresenceChannel, PrivateChannel } from '../../src/core/channels.js';
 import { runCli } from '../helpers/cli.js';
+import { uid } from '../helpers/fixtures.js';
 import { listen, settle, type Listener } from '../helpers/listener.js';
+import { runMain } from '../helpers/main.js';
+import { jsonOf } from '../helpers/schema.js';
 import type { SoketiServer } from '../helpers/soketi.js';
 
 const server = inject('soketi') as SoketiServer;
-const uid = () => Math.random().toString(36).slice(2, 10);
 
 describe('emit delivers to subscribed clients', () => {
   let listener: Listener;
@@ -28,10 +30,11 @@ describe('emit delivers to subscribed clients', () => {
     const id = uid();
     const channels = [`orders-${id}`, `private-admin-${id}`, `presence-room-${id}`];
     for (const c of channels) await listener.subscribe(c);
+    // The built binary, as a user runs it.
     const result = await runCli(['emit', channels.join(','), 'order.shipped', '--data', '{"id":42,"items":["a","b"]}', '--json'], { env: server.env });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    const doc = JSON.parse(result.stdout);
+    const doc = jsonOf('emit', result.stdout);
     expect(doc).toMatchObject({ ok: true, connection: 'pusher', driver: 'pusher', delivered: true, event: 'order.shipped', channels, requests: 1 });
     const got = await listener.waitFor(3, (r) => r.event === 'order.shipped' && r.channel.endsWith(id));
     await settle();
@@ -44,9 +47,9 @@ describe('emit delivers to subscribed clients', () => {
     const id = uid();
     const channels = Array.from({ length: 250 }, (_, i) => `fan-${id}-${i}`);
     await Promise.all(channels.map((c) => listener.subscribe(c)));
-    const result = await runCli(['emit', channels.join(','), 'fanout', '--json'], { env: server.env });
+    const result = await runMain(['emit', channels.join(','), 'fanout', '--json'], { env: server.env });
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout).requests).toBe(3);
+    expect(jsonOf('emit', result.stdout).requests).toBe(3);
     const got = await listener.waitFor(250, (r) => r.event === 'fanout' && r.channel.startsWith(`fan-${id}`));
     expect(new Set(got.map((r) => r.channel)).size).toBe(250);
   });
@@ -55,8 +58,9 @@ describe('emit delivers to subscribed clients', () => {
     const channel = `shared-${uid()}`;
     await listener.subscribe(channel);
     await other.subscribe(channel);
-    const result = await runCli(['emit', channel, 'ping', '--socket-id', listener.socketId], { env: server.env });
+    const result = await runMain(['emit', channel, 'ping', '--socket-id', listener.socketId, '--json'], { env: server.env });
     expect(result.code).toBe(0);
+    expect(jsonOf('emit', result.stdout)).toMatchObject({ socketId: listener.socketId, delivered: true });
     await other.waitFor(1, (r) => r.channel === channel);
     await settle(500);
     expect(listener.received.filter((r) => r.channel === channel)).toHaveLength(0);
@@ -100,6 +104,30 @@ describe('emit delivers to subscribed clients', () => {
     await broadcast.channel([channel, `plain-${uid()}`], 'secret.event', { code: 1234 });
     const [got] = await secure.waitFor(1, (r) => r.channel === channel);
     expect(got!.data).toEqual({ code: 1234 });
+    secure.disconnect();
+    broadcast.close();
+  });
+
+  it('the library sends many events with sendMany: each channel in order, encrypted and multi-channel ones as triggers', async () => {
+    const id = uid();
+    const masterKey = Buffer.alloc(32, 9).toString('base64');
+    const secure = await listen(server, { masterKey });
+    const channels = [`many-${id}-0`, `many-${id}-1`, `private-encrypted-many-${id}`];
+    for (const c of channels) await secure.subscribe(c);
+    const broadcast = new Broadcast({}, { env: { ...server.env, PUSHER_ENCRYPTION_MASTER_KEY_BASE64: masterKey } });
+    const events = Array.from({ length: 300 }, (_, i) =>
+      i % 50 === 49 ? { channels: [channels[0]!, channels[1]!], event: 'n', data: { i } } : { channel: channels[i % 3]!, event: 'n', data: { i } },
+    );
+    const progress: number[] = [];
+    const result = await broadcast.sendMany(events, { concurrency: 4, onProgress: (p) => progress.push(p.sent), progressIntervalMs: 1 });
+    expect(result).toMatchObject({ events: 300, sent: 300, failed: 0, errors: [] });
+    expect(result.triggers).toBe(6 + 98); // the two-channel events, and every encrypted one
+    const got = await secure.waitFor(306, (r) => r.channel.includes(id));
+    for (const c of channels) {
+      const ids = got.filter((r) => r.channel === c).map((r) => (r.data as { i: number }).i);
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    }
+    expect(got.find((r) => r.channel === channels[2])!.data).toEqual({ i: 2 });
     secure.disconnect();
     broadcast.close();
   });

@@ -4,21 +4,13 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { faultServer, ok, type FaultHandler, type FaultServer } from '../helpers/fault-server.js';
+import { faultServers, ok, type FaultServer } from '../helpers/fault-server.js';
+import { uid } from '../helpers/fixtures.js';
 import { listen } from '../helpers/listener.js';
+import { jsonOf } from '../helpers/schema.js';
 import { freePort, startSoketi, type SoketiServer } from '../helpers/soketi.js';
 
-const uid = () => Math.random().toString(36).slice(2, 10);
-const servers: FaultServer[] = [];
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-});
-
-async function serve(handler: FaultHandler): Promise<FaultServer> {
-  const server = await faultServer(handler);
-  servers.push(server);
-  return server;
-}
+const serve = faultServers(afterAll);
 
 describe.concurrent('broadcast emit against a failing server', () => {
   it('429, then 503, then success: exit 0, three requests, the event accepted once', async () => {
@@ -29,7 +21,7 @@ describe.concurrent('broadcast emit against a failing server', () => {
     });
     const r = await runCli(['emit', 'orders', 'order.shipped', '--data', '{"id":42}', '--json', '--verbose'], { env: server.env });
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, delivered: true, event: 'order.shipped', channels: ['orders'] });
+    expect(jsonOf('emit', r.stdout)).toMatchObject({ ok: true, delivered: true, event: 'order.shipped', channels: ['orders'] });
     expect(server.requests).toHaveLength(3);
     expect(server.accepted).toHaveLength(1);
     expect(JSON.parse(server.accepted[0]!.body)).toEqual({ name: 'order.shipped', channels: ['orders'], data: '{"id":42}' });
@@ -48,7 +40,7 @@ describe.concurrent('broadcast emit against a failing server', () => {
     const r = await runCli(['emit', 'orders', 'e', '--json'], { env: server.env });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(message);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'delivery', exitCode: 1 } });
+    expect(jsonOf('emit', r.stdout)).toMatchObject({ ok: false, error: { code: 'delivery', exitCode: 1 } });
     expect(server.requests).toHaveLength(1);
   });
 
@@ -63,7 +55,7 @@ describe.concurrent('broadcast emit against a failing server', () => {
     expect(r.stderr).not.toContain('retry 1');
     expect(r.stderr).toContain(`error: No answer from http://127.0.0.1:${server.port} within 500 ms`);
     expect(r.stderr).toContain('may have been delivered, so it was not retried');
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'delivery', details: { maybeDelivered: true } } });
+    expect(jsonOf('emit', r.stdout)).toMatchObject({ ok: false, error: { code: 'delivery', details: { maybeDelivered: true } } });
     expect(server.requests).toHaveLength(1);
     expect(r.ms).toBeGreaterThanOrEqual(500);
     expect(r.ms).toBeLessThan(4000); // 500 ms plus starting Node.js on a busy machine
@@ -82,8 +74,7 @@ describe.concurrent('broadcast emit against a failing server', () => {
     const port = await freePort();
     const env = { PUSHER_APP_ID: 'a', PUSHER_APP_KEY: 'k', PUSHER_APP_SECRET: 'secret-for-late', PUSHER_HOST: '127.0.0.1', PUSHER_PORT: String(port), PUSHER_SCHEME: 'http' };
     const run = runCli(['emit', 'orders', 'late.event', '--verbose'], { env });
-    const server = await new Promise<FaultServer>((resolve) => setTimeout(() => resolve(faultServer((_n, _req, res) => ok(res), port)), 1500));
-    servers.push(server);
+    const server = await new Promise<FaultServer>((resolve) => setTimeout(() => resolve(serve((_n, _req, res) => ok(res), port)), 1500));
     const r = await run;
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/retry 1 in \d+ ms: Could not reach the server at http:\/\/127\.0\.0\.1:\d+: connection refused/);
@@ -110,7 +101,7 @@ describe('a real soketi that comes up late', () => {
     late = await startSoketi({ port });
     const r = await run;
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, delivered: true, channels: [channel] });
+    expect(jsonOf('emit', r.stdout)).toMatchObject({ ok: true, delivered: true, channels: [channel] });
     expect(r.stderr).toMatch(/retry 1 in \d+ ms: Could not reach the server .*: connection refused/);
     expect(r.ms).toBeGreaterThan(1000);
 

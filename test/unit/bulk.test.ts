@@ -3,9 +3,11 @@
  * (against a fake driver whose requests finish in random order).
  */
 import { describe, expect, it } from 'vitest';
-import { ChannelScheduler, sendBulk, type Job } from '../../src/bulk/send.js';
+import { sendBulk } from '../../src/bulk/send.js';
+import { ChannelScheduler, type Job } from '../../src/bulk/scheduler.js';
 import { checkNdjson, formatEventLine, parseEventLine, readNdjsonLines, type BulkEvent, type NdjsonLine } from '../../src/bulk/ndjson.js';
 import { DeliveryError } from '../../src/core/errors.js';
+import { Broadcast } from '../../src/core/broadcast.js';
 import type { BatchEvent, Driver, TriggerRequest } from '../../src/transport/types.js';
 
 async function collect(chunks: (string | Buffer)[], maxBytes?: number): Promise<NdjsonLine[]> {
@@ -333,5 +335,48 @@ describe('sendBulk', () => {
     expect(result.sent).toBeGreaterThan(0);
     expect(result.sent + result.failed).toBe(5000);
     expect(failed).toHaveLength(result.failed);
+  });
+});
+
+describe('Broadcast.sendMany', () => {
+  it('takes event objects one by one; the log driver writes each to the logger, one line in one format', async () => {
+    const lines: string[] = [];
+    const broadcast = new Broadcast({}, { env: {}, logger: (line) => lines.push(line) });
+    const events = [
+      { channel: 'orders', event: 'order.shipped', data: { id: 1 } },
+      { channels: ['orders', 'private-x'], event: 'order.shipped', data: { id: 2 } },
+      { channel: 'orders', event: 'order.paid' },
+    ];
+    const result = await broadcast.sendMany(events);
+    expect(result).toMatchObject({ events: 3, sent: 3, failed: 0, batches: 2, triggers: 1 }); // in order: batch, trigger, batch
+    expect(lines).toEqual(['order.shipped → orders {"id":1}', 'order.shipped → orders, private-x {"id":2}', 'order.paid → orders {}']);
+    // A single send writes the same line.
+    await broadcast.channel(['orders', 'private-x'], 'order.shipped', { id: 3 });
+    expect(lines.at(-1)).toBe('order.shipped → orders, private-x {"id":3}');
+  });
+
+  it('a stream as the logger gets the lines with line breaks', async () => {
+    let text = '';
+    const broadcast = new Broadcast({}, { env: {}, logger: { write: (chunk: string) => (text += chunk) } });
+    await broadcast.channel('a', 'e', [1]);
+    expect(text).toBe('e → a [1]\n');
+  });
+
+  it('an event that breaks the rules is failed (written out, with why) and the others are sent', async () => {
+    const broadcast = new Broadcast({ connections: { quiet: { driver: 'null', maxPayloadKb: 1 } }, default: 'quiet' }, { env: {} });
+    const failed: string[] = [];
+    const result = await broadcast.sendMany(
+      [
+        [{ channel: 'a', event: 'e' }, { channel: 'bad name', event: 'e' }],
+        [{ channel: 'a', event: 'e', data: 'x'.repeat(2000) }, { line: 9, text: '{"channel":"a","event":"e"}' }],
+      ],
+      { failed: { write: (line) => failed.push(line) } },
+    );
+    expect(result).toMatchObject({ events: 4, sent: 2, failed: 2 });
+    expect(result.errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/^line 2: invalid channel name "bad name": it contains " "/),
+      'line 3: the data is 2000 bytes; the limit for this connection is 1024 bytes (1 KB)',
+    ]);
+    expect(failed.map((l) => JSON.parse(l).channel)).toEqual(['bad name', 'a']);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The pusher driver's retry policy, in process against small local servers that misbehave on purpose:
- * what is retried, what is not (and why), Retry-After, time limits, and no hangs.
+ * what is retried, what is not (and why), Retry-After, time limits, and no hangs; and how a Broadcast
+ * configures it and reports an event that only some of its requests delivered.
  */
 import nacl from 'tweetnacl';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import type { PusherConnection } from '../../src/config/schema.js';
 import { backoffDelay, createPusherDriver, parseRetryAfter, RETRY_POLICY } from '../../src/transport/pusher.js';
 import type { Driver } from '../../src/transport/types.js';
 import { ConfigError, DeliveryError } from '../../src/core/errors.js';
+import { Broadcast } from '../../src/core/broadcast.js';
 import { sharedSecret } from '../../src/auth/sign.js';
 import { blackhole, CREDENTIALS, faultServer, ok, type FaultHandler, type FaultServer } from '../helpers/fault-server.js';
 import { freePort } from '../helpers/soketi.js';
@@ -235,6 +237,39 @@ describe.concurrent('what is not retried', () => {
     expect(error.message).toMatch(/HTTP 429\) \(\d attempts in \d\.\d s; the next retry would not fit in the 1200 ms time limit\)$/);
     expect(ms).toBeLessThan(1300);
     expect(server.requests.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe.concurrent('a Broadcast configured once', () => {
+  it("the timeout and retries given to the constructor override the connection's own", async () => {
+    const server = await serve(() => {});
+    const config = { connections: { slow: { ...connection(server.port), timeout: 30_000, retries: 10 } }, default: 'slow' };
+    const retried: number[] = [];
+    const broadcast = new Broadcast(config, { env: {}, timeout: 400, retries: 0, onRetry: ({ attempt }) => retried.push(attempt) });
+    cleanups.push(() => broadcast.close());
+    const { error, ms } = await failure(() => broadcast.channel('orders', 'e', {}));
+    expect(error.message).toBe(`No answer from http://127.0.0.1:${server.port} within 400 ms`);
+    expect(ms).toBeLessThan(1500);
+    expect(retried).toEqual([]);
+    // The connection itself is left as configured.
+    expect(broadcast.resolved.connection).toMatchObject({ timeout: 30_000, retries: 10 });
+  });
+
+  it('an event whose requests partly fail: partial_delivery, naming the channels that did and did not get it', async () => {
+    // 150 channels take two requests (100 + 50): the one carrying "c-0" is refused.
+    const server: FaultServer = await serve((n, _req, res) => {
+      const { channels } = JSON.parse(server.requests[n - 1]!.body) as { channels: string[] };
+      if (channels.includes('c-0')) res.writeHead(400).end('{"error":"refused"}');
+      else ok(res);
+    });
+    const broadcast = new Broadcast({ connections: { fault: connection(server.port) }, default: 'fault' }, { env: {} });
+    cleanups.push(() => broadcast.close());
+    const channels = Array.from({ length: 150 }, (_, i) => `c-${i}`);
+    const { error } = await failure(() => broadcast.channel(channels, 'e', {}));
+    expect(error.code).toBe('partial_delivery');
+    expect(error.message).toBe('Sent to 50 of 150 channels; failed for 100: The server answered HTTP 400: refused');
+    expect(error.details).toEqual({ sent: channels.slice(100), failed: channels.slice(0, 100) });
+    expect(server.accepted).toHaveLength(1);
   });
 });
 

@@ -4,7 +4,7 @@
  * publisher per channel, several channels at once, or paced by --rate); reports publish throughput,
  * end-to-end latency percentiles, losses, duplicates and per-channel reordering.
  */
-import { RateLimiter } from '../../bulk/send.js';
+import { RateLimiter } from '../../bulk/rate.js';
 import { openBroadcast, type Context, type NetworkOptions } from '../context.js';
 import type { PusherConnection } from '../../config/schema.js';
 import type { BatchEvent } from '../../transport/types.js';

@@ -1,8 +1,8 @@
 /**
- * `broadcast emit --file <path | ->`: sends the events of an NDJSON file (see src/bulk.ts and
- * "Bulk emit" in README.md). Two streaming passes over the input: the first validates every line and sends
- * nothing if one is bad; the second sends. Standard input cannot be read twice, so it is copied to a
- * private temporary file while the first pass reads it.
+ * `broadcast emit --file <path | ->`: sends the events of an NDJSON file with `Broadcast.sendMany` (see
+ * src/bulk/ and "Bulk emit" in README.md). Two streaming passes over the input: the first checks every line
+ * and sends nothing if one is bad; the second sends. Standard input cannot be read twice, so it is copied to
+ * a private temporary file while the first pass reads it.
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
@@ -10,135 +10,201 @@ import { mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Broadcast } from '../../core/broadcast.js';
-import { sendBulk, type BulkProgress, type BulkResult, type FailedSink } from '../../bulk/send.js';
-import { checkNdjson, maxLineBytes, readNdjsonLines, type LineRules } from '../../bulk/ndjson.js';
-import { openBroadcast, type Context } from '../context.js';
-import type { Driver } from '../../transport/types.js';
-import { ExitCode, UsageError, ValidationError } from '../../core/errors.js';
-import { LIMITS } from '../../core/validation.js';
+import type { BulkProgress, BulkResult } from '../../bulk/send.js';
+import { checkNdjson, maxLineBytes, readNdjsonLines, type LineRules, type NdjsonCheck } from '../../bulk/ndjson.js';
+import { closeStream, openFailedFile } from '../../bulk/failed-out.js';
+import type { Outcome } from '../command.js';
+import { openBroadcast, stoppedBy, type Context } from '../context.js';
+import type { Io } from '../io.js';
+import { DeliveryError, UsageError, ValidationError, type BroadcastError } from '../../core/errors.js';
 import type { EmitOptions } from './emit.js';
 import { DEFAULTS } from '../../config/defaults.js';
 
-/** Default requests in flight. */
-export const DEFAULT_CONCURRENCY = DEFAULTS.concurrency;
 const READ_CHUNK = 256 * 1024;
 /** Inputs up to this size are kept in memory after the check, so they are not read and parsed twice. */
 const RETAIN_BYTES = 8 * 1024 * 1024;
 
-export default async function emitFile(ctx: Context, target: string | undefined, event: string | undefined, options: EmitOptions): Promise<number> {
-  const { io } = ctx;
+/** What `emit --file --dry-run` found: the input is valid; nothing was sent. */
+export interface BulkDryRunResult {
+  dryRun: true;
+  /** The path as given, or "standard input". */
+  file: string;
+  connection: string;
+  driver: 'pusher' | 'log' | 'null';
+  events: number;
+  lines: number;
+  batchable: number;
+  triggers: number;
+  checkMs: number;
+}
+
+/** What `emit --file` sent: the sender's account (see BulkResult), and what it was sent with. */
+export interface BulkEmitResult extends Omit<BulkResult, 'stopped'> {
+  dryRun: false;
+  file: string;
+  connection: string;
+  driver: 'pusher' | 'log' | 'null';
+  delivered: boolean;
+  checkMs: number;
+  eventsPerSecond: number;
+  concurrency: number;
+  rate: number | null;
+  failedOut: string | null;
+  stopped: NonNullable<BulkResult['stopped']> | null;
+}
+
+export async function runBulk(
+  ctx: Context,
+  target: string | undefined,
+  event: string | undefined,
+  options: EmitOptions,
+): Promise<Outcome<BulkEmitResult | BulkDryRunResult>> {
   checkOptions(target, event, options);
   const file = options.file!;
+  const shown = file === '-' ? 'standard input' : file;
   const broadcast = await openBroadcast(ctx, options);
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const connection = broadcast.resolved.connection;
-    const rules: LineRules = {
-      maxPayloadKb: connection.maxPayloadKb ?? LIMITS.defaultMaxPayloadKb,
-      encryptedProblem:
-        connection.driver === 'pusher' && !connection.encryptionMasterKeyBase64
-          ? `connection "${broadcast.connectionName}" has no encryptionMasterKeyBase64 (set PUSHER_ENCRYPTION_MASTER_KEY_BASE64)`
-          : undefined,
-    };
-    const maxBytes = maxLineBytes(rules.maxPayloadKb);
-    const shown = file === '-' ? 'standard input' : file;
-
-    // Pass 1: validate everything (spooling standard input to a temporary file on the way).
+    const rules = broadcast.eventRules;
     const checkStarted = performance.now();
-    let source: string;
-    let check;
-    if (file === '-') {
-      const dir = await mkdtemp(path.join(tmpdir(), 'broadcast-stdin-'));
-      cleanups.push(() => rm(dir, { recursive: true, force: true }));
-      source = path.join(dir, 'events.ndjson');
-      const spool = createWriteStream(source, { mode: 0o600 });
-      await once(spool, 'open');
-      check = await checkNdjson(readNdjsonLines(copyTo(ctx.stdin, spool), { maxBytes }), rules, { retainBytes: options.dryRun ? undefined : RETAIN_BYTES });
-      await closeStream(spool);
-    } else {
-      source = path.resolve(ctx.cwd, file);
-      const size = await assertReadable(source, file);
-      // A small file is read in one piece (faster than a stream); a large one streams, in constant memory.
-      const input = size <= RETAIN_BYTES ? [await readFile(source)] : createReadStream(source, { highWaterMark: READ_CHUNK });
-      check = await checkNdjson(readNdjsonLines(input, { maxBytes }), rules, {
-        retainBytes: options.dryRun ? undefined : RETAIN_BYTES,
-      });
-    }
-    const checkMs = performance.now() - checkStarted;
-    if (check.errors.length > 0) {
-      const count = check.moreErrors ? `More than ${check.errors.length}` : String(check.errors.length);
-      const first = check.errors[0]!;
-      const formatProblem = check.errors.some((e) => /^(invalid JSON|expected a JSON object|unknown field|missing|give )/.test(e.problem));
-      throw new ValidationError(
-        check.errors.length === 1 && !check.moreErrors
-          ? `Nothing was sent: ${shown}, line ${first.line}: ${first.problem}`
-          : `Nothing was sent: ${count} invalid lines in ${shown}\n${check.errors.map((e) => `  line ${e.line}: ${e.problem}`).join('\n')}`,
-        {
-          hint: formatProblem
-            ? 'Each line is one JSON object: {"channel":"orders","event":"order.shipped","data":{...}} ("channels":[...] for several; optional "socket_id")'
-            : undefined,
-          details: { errors: check.errors, moreErrors: check.moreErrors },
-        },
-      );
-    }
-
-    if (check.events === 0) io.warn(`${shown} has no events (no non-blank lines)`);
+    const { check, source } = await checkInput(ctx, file, rules, { retain: !options.dryRun, cleanups });
+    // Stopped while checking: nothing has been sent.
+    if (check.aborted) throw stoppedBy(ctx)!;
+    const checkMs = Math.round(performance.now() - checkStarted);
+    if (check.errors.length > 0) throw invalidInput(shown, check);
+    if (check.events === 0) ctx.io.warn(`${shown} has no events (no non-blank lines)`);
+    const about = { file: shown, connection: broadcast.connectionName, driver: broadcast.resolved.connection.driver, checkMs };
     if (options.dryRun) {
-      reportDryRun(ctx, broadcast, shown, check, checkMs);
-      return ExitCode.ok;
+      return { result: { dryRun: true, ...about, events: check.events, lines: check.lines, batchable: check.batchable, triggers: check.events - check.batchable } };
     }
 
     // Where failed events go: opened (and truncated) only now that the input is known to be valid.
-    let failed: (FailedSink & { close(): Promise<void> }) | undefined;
-    if (options.failedOut !== undefined) {
-      const out = path.resolve(ctx.cwd, options.failedOut);
-      if (file !== '-' && (await sameFile(out, source))) {
-        throw new UsageError(`--failed-out ${options.failedOut} is the input file; writing it would destroy the input`);
-      }
-      failed = await openFailedOut(out, options.failedOut);
-    }
-
-    // Ctrl-C / SIGTERM: stop starting requests, write what was not sent, exit 130 / 143.
-    const controller = new AbortController();
-    let signalled: NodeJS.Signals | undefined;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signalled ??= signal;
-      controller.abort();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    cleanups.push(async () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    });
-
-    const progress = io.stderr.isTTY && !io.json ? progressLine(ctx, check.events) : undefined;
-    let result: BulkResult;
+    const failed = options.failedOut === undefined ? undefined : await openFailedOut(ctx, options.failedOut, file === '-' ? undefined : source);
+    const progress = ctx.io.stderr.isTTY && !ctx.io.json ? progressLine(ctx.io, check.events) : undefined;
+    const concurrency = options.concurrency ?? DEFAULTS.concurrency;
+    let sent: BulkResult;
     try {
       // Pass 2: a small input was kept from pass 1; a large one is read again (memory stays flat).
       const input = check.retained
         ? chunks(check.retained, 2048)
-        : readNdjsonLines(createReadStream(source, { highWaterMark: READ_CHUNK }), { maxBytes });
+        : readNdjsonLines(createReadStream(source, { highWaterMark: READ_CHUNK }), { maxBytes: maxLineBytes(rules.maxPayloadKb) });
       check.retained = undefined;
-      result = await sendBulk(printingDriver(ctx, broadcast), input, {
-        concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
-        rate: options.rate,
-        rules,
-        failed,
-        signal: controller.signal,
-        onProgress: progress?.update,
-      });
+      sent = await broadcast.sendMany(input, { concurrency, rate: options.rate, failed, signal: ctx.signal, onProgress: progress?.update });
     } finally {
       progress?.clear();
       await failed?.close();
     }
-    report(ctx, broadcast, shown, result, { checkMs, concurrency: options.concurrency ?? DEFAULT_CONCURRENCY, rate: options.rate, failedOut: options.failedOut });
-    if (signalled) return signalled === 'SIGINT' ? ExitCode.interrupted : ExitCode.terminated;
-    return result.failed > 0 ? ExitCode.failed : ExitCode.ok;
+    const result: BulkEmitResult = {
+      dryRun: false,
+      ...about,
+      delivered: about.driver === 'pusher' && sent.sent > 0,
+      ...sent,
+      durationMs: Math.round(sent.durationMs),
+      eventsPerSecond: sent.durationMs > 0 ? Math.round((sent.sent * 1000) / sent.durationMs) : 0,
+      concurrency,
+      rate: options.rate ?? null,
+      failedOut: options.failedOut ?? null,
+      stopped: sent.stopped ?? null,
+    };
+    return { result, error: failure(ctx, result) };
   } finally {
     broadcast.close();
     for (const cleanup of cleanups.reverse()) await cleanup();
   }
+}
+
+/** Pass 1: checks every line (copying standard input to a temporary file on the way), until a signal. */
+async function checkInput(
+  ctx: Context,
+  file: string,
+  rules: LineRules,
+  { retain, cleanups }: { retain: boolean; cleanups: (() => Promise<void>)[] },
+): Promise<{ check: NdjsonCheck; source: string }> {
+  const maxBytes = maxLineBytes(rules.maxPayloadKb);
+  const checking = { retainBytes: retain ? RETAIN_BYTES : undefined, signal: ctx.signal };
+  if (file === '-') {
+    const dir = await mkdtemp(path.join(tmpdir(), 'broadcast-stdin-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const source = path.join(dir, 'events.ndjson');
+    const spool = createWriteStream(source, { mode: 0o600 });
+    await once(spool, 'open');
+    try {
+      const check = await checkNdjson(readNdjsonLines(copyTo(ctx.stdin, spool), { maxBytes }), rules, checking);
+      return { check, source };
+    } finally {
+      await closeStream(spool);
+    }
+  }
+  const source = path.resolve(ctx.cwd, file);
+  const size = await assertReadable(source, file);
+  // A small file is read in one piece (faster than a stream); a large one streams, in constant memory.
+  const input = size <= RETAIN_BYTES ? [await readFile(source)] : createReadStream(source, { highWaterMark: READ_CHUNK });
+  const check = await checkNdjson(readNdjsonLines(input, { maxBytes }), rules, checking);
+  return { check, source };
+}
+
+function invalidInput(shown: string, check: NdjsonCheck): ValidationError {
+  const count = check.moreErrors ? `More than ${check.errors.length}` : String(check.errors.length);
+  const first = check.errors[0]!;
+  const formatProblem = check.errors.some((e) => /^(invalid JSON|expected a JSON object|unknown field|missing|give )/.test(e.problem));
+  return new ValidationError(
+    check.errors.length === 1 && !check.moreErrors
+      ? `Nothing was sent: ${shown}, line ${first.line}: ${first.problem}`
+      : `Nothing was sent: ${count} invalid lines in ${shown}\n${check.errors.map((e) => `  line ${e.line}: ${e.problem}`).join('\n')}`,
+    {
+      hint: formatProblem
+        ? 'Each line is one JSON object: {"channel":"orders","event":"order.shipped","data":{...}} ("channels":[...] for several; optional "socket_id")'
+        : undefined,
+      details: { errors: check.errors, moreErrors: check.moreErrors },
+    },
+  );
+}
+
+const STOPPED: Record<NonNullable<BulkResult['stopped']>, string> = {
+  'server-down': 'the server stopped answering (consecutive connection failures), so the rest was not attempted',
+  rejected: 'the server rejected the request (credentials or app), so the rest was not attempted',
+  interrupted: 'interrupted, so the rest was not attempted',
+};
+
+/** Why a run did not succeed: stopped by a signal (exit 130/143/129), or events not sent (exit 1). */
+function failure(ctx: Context, r: BulkEmitResult): BroadcastError | undefined {
+  if (r.stopped === 'interrupted') {
+    const stopped = stoppedBy(ctx);
+    if (stopped) return stopped;
+  }
+  if (r.failed === 0) return undefined;
+  const why = r.stopped ? STOPPED[r.stopped] : r.errors[0]?.message;
+  return new DeliveryError(`${fmt(r.failed)} of ${fmt(r.events)} events were not sent${why ? `: ${why}` : ''}`, {
+    code: r.sent > 0 ? 'partial_delivery' : 'delivery',
+    hint: r.failedOut !== null
+      ? `The events not sent were written to ${r.failedOut}; send them with: broadcast emit --file ${r.failedOut}`
+      : 'Add --failed-out failed.ndjson to keep the events that were not sent, and re-run that file',
+  });
+}
+
+/** Shows a bulk result: the summary of what was sent on stdout, the reasons for failures on stderr. */
+export function render(io: Io, r: BulkEmitResult | BulkDryRunResult): void {
+  const s = io.style;
+  if (r.dryRun) {
+    io.out(
+      `${s.cyan('dry run:')} ${r.file} is valid: ${fmt(r.events)} events on ${fmt(r.lines)} lines ` +
+        `(${fmt(r.batchable)} batchable, ${fmt(r.triggers)} single triggers), ` +
+        `checked in ${(r.checkMs / 1000).toFixed(2)} s; nothing was sent (connection "${r.connection}")`,
+    );
+    return;
+  }
+  const verb = r.driver === 'pusher' ? 'sent' : r.driver === 'log' ? 'printed' : 'discarded';
+  const took = `in ${(r.durationMs / 1000).toFixed(2)} s (${fmt(r.eventsPerSecond)} events/s, ${fmt(r.requests)} request${r.requests === 1 ? '' : 's'}, connection "${r.connection}")`;
+  if (r.failed === 0) io.out(`${s.green('✓')} ${verb} ${fmt(r.sent)} events from ${r.file} ${took}`);
+  else io.out(`${s.red('✗')} ${verb} ${fmt(r.sent)} of ${fmt(r.events)} events from ${r.file} ${took}; ${fmt(r.failed)} not sent`);
+  const e = io.errStyle;
+  for (const error of r.errors.slice(0, 5)) io.note(`  ${fmt(error.events)} event${error.events === 1 ? '' : 's'}: ${error.message}`);
+  const hint = r.errors.find((error) => error.hint)?.hint;
+  if (hint) io.note(`  ${e.dim('hint:')} ${hint}`);
+  if (r.stopped === 'interrupted' && r.failed > 0) {
+    io.note(r.failedOut !== null ? `  the events not sent were written to ${r.failedOut}` : `  ${e.dim('hint:')} add --failed-out to keep the events not sent`);
+  }
+  if (r.driver !== 'pusher') io.note(`note: connection "${r.connection}" ${r.driver === 'log' ? 'only prints' : 'discards'} events; nothing was delivered.`);
 }
 
 function* chunks<T>(items: T[], size: number): Generator<T[]> {
@@ -177,6 +243,20 @@ async function assertReadable(file: string, shown: string): Promise<number> {
   }
 }
 
+/** Opens the --failed-out file, refusing the input file itself (`input` undefined for standard input). */
+async function openFailedOut(ctx: Context, shown: string, input: string | undefined) {
+  const file = path.resolve(ctx.cwd, shown);
+  if (input !== undefined && (await sameFile(file, input))) {
+    throw new UsageError(`--failed-out ${shown} is the input file; writing it would destroy the input`);
+  }
+  try {
+    return await openFailedFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`Cannot write --failed-out ${shown}: ${code === 'ENOENT' ? 'its folder does not exist' : (error as Error).message}`);
+  }
+}
+
 async function sameFile(a: string, b: string): Promise<boolean> {
   if (path.resolve(a) === path.resolve(b)) return true;
   try {
@@ -199,56 +279,9 @@ async function* copyTo(input: AsyncIterable<Buffer | string> | NodeJS.ReadableSt
   if (failure) throw failure;
 }
 
-async function closeStream(stream: WriteStream): Promise<void> {
-  if (stream.closed) return;
-  stream.end();
-  await once(stream, 'close');
-}
-
-async function openFailedOut(file: string, shown: string): Promise<FailedSink & { close(): Promise<void> }> {
-  const stream = createWriteStream(file, { flags: 'w' });
-  try {
-    await once(stream, 'open');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`Cannot write --failed-out ${shown}: ${code === 'ENOENT' ? 'its folder does not exist' : (error as Error).message}`);
-  }
-  let failure: Error | undefined;
-  stream.on('error', (error) => (failure = error));
-  return {
-    write(line) {
-      stream.write(`${line}\n`);
-    },
-    async ready() {
-      if (failure) throw failure;
-      // Checked now, not remembered from write(): the buffer may have drained in between.
-      if (stream.writableNeedDrain) await once(stream, 'drain');
-    },
-    async close() {
-      await closeStream(stream);
-      if (failure) throw failure;
-    },
-  };
-}
-
-/** The log driver prints each event as it is "sent" (not in JSON mode, where only the summary is printed). */
-function printingDriver(ctx: Context, broadcast: Broadcast): Driver {
-  const driver = broadcast.driver;
-  if (driver.driver !== 'log' || ctx.io.json) return driver;
-  const print = (event: string, channels: string[], data: unknown) => ctx.io.out(`${event} → ${channels.join(', ')} ${JSON.stringify(data)}`);
-  return {
-    ...driver,
-    async trigger(request) {
-      print(request.event, request.channels, request.data);
-    },
-    async triggerBatch(events) {
-      for (const e of events) print(e.event, [e.channel], e.data);
-    },
-  };
-}
-
-function progressLine(ctx: Context, total: number) {
-  const stderr = ctx.io.stderr;
+/** The progress line on a terminal's stderr: count, rate, failures and ETA, redrawn in place. */
+function progressLine(io: Io, total: number) {
+  const stderr = io.stderr;
   let shown = false;
   return {
     update(p: BulkProgress) {
@@ -258,7 +291,7 @@ function progressLine(ctx: Context, total: number) {
       const parts = [
         `${fmt(done)}/${fmt(total)} events`,
         `${fmt(Math.round(rate))}/s`,
-        ...(p.failed > 0 ? [ctx.io.style.red(`${fmt(p.failed)} failed`)] : []),
+        ...(p.failed > 0 ? [io.errStyle.red(`${fmt(p.failed)} failed`)] : []),
         `ETA ${eta === undefined ? '?' : `${Math.ceil(eta)} s`}`,
       ];
       stderr.write(`\r\x1b[K${parts.join(' · ')}`);
@@ -273,94 +306,4 @@ function progressLine(ctx: Context, total: number) {
 /** 12345 → "12,345" (toLocaleString would load ICU data: ~12 ms on the first call). */
 function fmt(n: number): string {
   return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-}
-
-function reportDryRun(ctx: Context, broadcast: Broadcast, shown: string, check: Awaited<ReturnType<typeof checkNdjson>>, checkMs: number): void {
-  const { io } = ctx;
-  if (io.json) {
-    io.writeJson({
-      ok: true,
-      dryRun: true,
-      file: shown,
-      connection: broadcast.connectionName,
-      driver: broadcast.resolved.connection.driver,
-      events: check.events,
-      lines: check.lines,
-      batchable: check.batchable,
-      triggers: check.events - check.batchable,
-      checkMs: Math.round(checkMs),
-    });
-    return;
-  }
-  const s = io.style;
-  io.out(
-    `${s.cyan('dry run:')} ${shown} is valid: ${fmt(check.events)} events on ${fmt(check.lines)} lines ` +
-      `(${fmt(check.batchable)} batchable, ${fmt(check.events - check.batchable)} single triggers), ` +
-      `checked in ${(checkMs / 1000).toFixed(2)} s; nothing was sent (connection "${broadcast.connectionName}")`,
-  );
-}
-
-const STOPPED: Record<NonNullable<BulkResult['stopped']>, string> = {
-  'server-down': 'the server stopped answering (consecutive connection failures), so the rest was not attempted',
-  rejected: 'the server rejected the request (credentials or app), so the rest was not attempted',
-  interrupted: 'interrupted, so the rest was not attempted',
-};
-
-function report(
-  ctx: Context,
-  broadcast: Broadcast,
-  shown: string,
-  r: BulkResult,
-  extra: { checkMs: number; concurrency: number; rate?: number; failedOut?: string },
-): void {
-  const { io } = ctx;
-  const driver = broadcast.resolved.connection.driver;
-  const perSecond = r.durationMs > 0 ? Math.round((r.sent * 1000) / r.durationMs) : 0;
-  if (io.json) {
-    io.writeJson({
-      ok: r.failed === 0,
-      dryRun: false,
-      file: shown,
-      connection: broadcast.connectionName,
-      driver,
-      delivered: driver === 'pusher' && r.sent > 0,
-      events: r.events,
-      sent: r.sent,
-      failed: r.failed,
-      requests: r.requests,
-      batches: r.batches,
-      triggers: r.triggers,
-      durationMs: Math.round(r.durationMs),
-      checkMs: Math.round(extra.checkMs),
-      eventsPerSecond: perSecond,
-      concurrency: extra.concurrency,
-      rate: extra.rate ?? null,
-      failedOut: extra.failedOut ?? null,
-      stopped: r.stopped ?? null,
-      errors: r.errors,
-    });
-  }
-  const s = io.style;
-  const seconds = `${(r.durationMs / 1000).toFixed(2)} s`;
-  const requests = `${fmt(r.requests)} request${r.requests === 1 ? '' : 's'}`;
-  if (r.failed === 0) {
-    const verb = driver === 'pusher' ? 'sent' : driver === 'log' ? 'printed' : 'discarded';
-    io.note(
-      `${s.green('✓')} ${verb} ${fmt(r.sent)} events from ${shown} in ${seconds} (${fmt(perSecond)} events/s, ${requests}, connection "${broadcast.connectionName}")`,
-    );
-    if (driver !== 'pusher') io.note(`note: connection "${broadcast.connectionName}" ${driver === 'log' ? 'only prints' : 'discards'} events; nothing was delivered.`);
-    return;
-  }
-  io.err(
-    `${s.red('error:')} ${fmt(r.failed)} of ${fmt(r.events)} events were not sent; ${fmt(r.sent)} sent in ${seconds} (${fmt(perSecond)} events/s, ${requests})`,
-  );
-  if (r.stopped) io.err(`  ${STOPPED[r.stopped]}`);
-  for (const e of r.errors.slice(0, 5)) io.err(`  ${fmt(e.events)} event${e.events === 1 ? '' : 's'}: ${e.message}`);
-  const hint = r.errors.find((e) => e.hint)?.hint;
-  if (hint) io.err(`  ${s.dim('hint:')} ${hint}`);
-  if (extra.failedOut !== undefined) {
-    io.err(`  failed events were written to ${extra.failedOut}; send them with: broadcast emit --file ${extra.failedOut}`);
-  } else {
-    io.err(`  ${s.dim('hint:')} add --failed-out failed.ndjson to keep the events that were not sent, and re-run that file`);
-  }
 }

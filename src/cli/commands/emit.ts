@@ -1,9 +1,12 @@
-/** `broadcast emit <channels> <event>` and `broadcast emit <EventClass>`. */
+/** `broadcast emit <channels> <event>`, `broadcast emit <EventClass>`, and (emit-file.ts) `broadcast emit --file`. */
 import type { Broadcast, BroadcastResult, PreparedBroadcast } from '../../core/broadcast.js';
+import { defineCommand, type Outcome } from '../command.js';
 import { openBroadcast, projectDir, type Context, type NetworkOptions } from '../context.js';
 import { readJsonOption, splitList } from '../input.js';
+import type { Io } from '../io.js';
 import { UsageError } from '../../core/errors.js';
 import { closestName, loadRegistry } from '../registry.js';
+import type { BulkEmitResult, BulkDryRunResult } from './emit-file.js';
 
 export interface EmitOptions extends NetworkOptions {
   data: string;
@@ -15,32 +18,63 @@ export interface EmitOptions extends NetworkOptions {
   rate?: number;
 }
 
-export default async function emit(ctx: Context, target: string | undefined, event: string | undefined, options: EmitOptions): Promise<number> {
-  // --file (and the options that only go with it) belong to the bulk path.
-  if (options.file !== undefined || options.failedOut !== undefined || options.concurrency !== undefined || options.rate !== undefined) {
-    return (await import('./emit-file.js')).default(ctx, target, event, options);
-  }
-  if (target === undefined) {
-    throw new UsageError('Missing <target>: give channel names and an event, a registered event class, or --file', {
-      hint: "broadcast emit orders order.shipped --data '{\"id\":1}'",
-    });
-  }
-  const data = await readJsonOption(ctx, options.data, '--data');
-  const broadcast = await openBroadcast(ctx, options);
-  try {
-    const prepared = event === undefined
-      ? await prepareEventClass(ctx, broadcast, target, data, options)
-      : await broadcast.prepare(splitList(target, 'channel'), event, data, { socketId: options.socketId });
-    if (options.dryRun) {
-      report(ctx, broadcast, prepared, undefined);
-      return 0;
+/** What a single emit sent (or, with --dry-run, would send: `delivered` false). */
+export interface EmitResult extends BroadcastResult {
+  dryRun: boolean;
+  /** Size of the serialized data. */
+  bytes: number;
+}
+
+export type EmitCommandResult = EmitResult | BulkEmitResult | BulkDryRunResult;
+
+/** The --file half, loaded by `run` only when it is used (render needs it afterwards, synchronously). */
+let bulk: typeof import('./emit-file.js') | undefined;
+
+export default defineCommand<EmitCommandResult>({
+  async run(ctx, target: string | undefined, event: string | undefined, options: EmitOptions): Promise<Outcome<EmitCommandResult>> {
+    // --file (and the options that only go with it) belong to the bulk path.
+    if (options.file !== undefined || options.failedOut !== undefined || options.concurrency !== undefined || options.rate !== undefined) {
+      bulk = await import('./emit-file.js');
+      return bulk.runBulk(ctx, target, event, options);
     }
-    const result = await broadcast.send(prepared);
-    report(ctx, broadcast, prepared, result);
-    return 0;
-  } finally {
-    broadcast.close();
-  }
+    if (target === undefined) {
+      throw new UsageError('Missing <target>: give channel names and an event, a registered event class, or --file', {
+        hint: "broadcast emit orders order.shipped --data '{\"id\":1}'",
+      });
+    }
+    const data = await readJsonOption(ctx, options.data, '--data');
+    const broadcast = await openBroadcast(ctx, options);
+    try {
+      const prepared = event === undefined
+        ? await prepareEventClass(ctx, broadcast, target, data, options)
+        : await broadcast.prepare(splitList(target, 'channel'), event, data, { socketId: options.socketId });
+      const sent = options.dryRun ? undefined : await broadcast.send(prepared);
+      return { result: emitResult(broadcast, prepared, sent) };
+    } finally {
+      broadcast.close();
+    }
+  },
+
+  render(io, result) {
+    if ('file' in result) bulk!.render(io, result);
+    else renderSingle(io, result);
+  },
+});
+
+function emitResult(broadcast: Broadcast, prepared: PreparedBroadcast, sent: BroadcastResult | undefined): EmitResult {
+  return {
+    dryRun: sent === undefined,
+    connection: broadcast.connectionName,
+    driver: broadcast.resolved.connection.driver,
+    delivered: sent?.delivered ?? false,
+    event: prepared.event,
+    channels: prepared.channels,
+    skipped: prepared.skipped,
+    requests: prepared.requests.length,
+    ...(prepared.socketId ? { socketId: prepared.socketId } : {}),
+    bytes: prepared.bytes,
+    data: prepared.data,
+  };
 }
 
 async function prepareEventClass(
@@ -72,46 +106,28 @@ async function prepareEventClass(
   return broadcast.prepare(instance, { socketId: options.socketId });
 }
 
-function report(ctx: Context, broadcast: Broadcast, prepared: PreparedBroadcast, result: BroadcastResult | undefined): void {
-  const { io } = ctx;
-  const { driver } = broadcast.resolved.connection;
-  if (io.json) {
-    io.writeJson({
-      ok: true,
-      dryRun: result === undefined,
-      connection: broadcast.connectionName,
-      driver,
-      delivered: result?.delivered ?? false,
-      event: prepared.event,
-      channels: prepared.channels,
-      skipped: prepared.skipped,
-      requests: prepared.requests.length,
-      ...(prepared.socketId ? { socketId: prepared.socketId } : {}),
-      bytes: prepared.bytes,
-      data: prepared.data,
-    });
-  } else {
-    const s = io.style;
-    const channels = listChannels(prepared.channels);
-    const requests = `${prepared.requests.length} request${prepared.requests.length === 1 ? '' : 's'}`;
-    if (result === undefined) {
-      io.out(`${s.cyan('dry run:')} would send ${s.bold(prepared.event)} to ${channels} (${requests}, ${prepared.bytes} bytes, connection "${broadcast.connectionName}")`);
-      io.out(JSON.stringify(prepared.data));
-    } else if (driver === 'pusher') {
-      io.out(`${s.green('✓')} sent ${s.bold(prepared.event)} to ${channels} (${requests}, connection "${broadcast.connectionName}")`);
-    } else {
-      io.out(`${s.bold(prepared.event)} → ${channels}`);
-      io.out(JSON.stringify(prepared.data));
-    }
-    for (const { channel, reason } of prepared.skipped) io.warn(`skipped ${channel}: ${reason}`);
+function renderSingle(io: Io, r: EmitResult): void {
+  const s = io.style;
+  const channels = listChannels(r.channels);
+  const requests = `${r.requests} request${r.requests === 1 ? '' : 's'}`;
+  if (r.dryRun) {
+    io.out(`${s.cyan('dry run:')} would send ${s.bold(r.event)} to ${channels} (${requests}, ${r.bytes} bytes, connection "${r.connection}")`);
+    io.out(JSON.stringify(r.data));
+  } else if (r.driver === 'pusher') {
+    io.out(`${s.green('✓')} sent ${s.bold(r.event)} to ${channels} (${requests}, connection "${r.connection}")`);
+  } else if (r.driver === 'null') {
+    io.out(`discarded ${s.bold(r.event)} for ${channels} (connection "${r.connection}")`);
   }
-  if (result && driver === 'log') {
+  // The log driver has already written the event, as the command ran.
+  for (const { channel, reason } of r.skipped) io.warn(`skipped ${channel}: ${reason}`);
+  if (r.dryRun) return;
+  if (r.driver === 'log') {
     io.note(
-      `note: connection "${broadcast.connectionName}" only prints events; nothing was delivered. ` +
+      `note: connection "${r.connection}" only prints events; nothing was delivered. ` +
         'Set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET (with PUSHER_HOST and PUSHER_PORT for soketi or Reverb) to deliver.',
     );
-  } else if (result && driver === 'null') {
-    io.note(`note: connection "${broadcast.connectionName}" discards events; nothing was delivered.`);
+  } else if (r.driver === 'null') {
+    io.note(`note: connection "${r.connection}" discards events; nothing was delivered.`);
   }
 }
 
