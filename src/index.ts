@@ -3,7 +3,7 @@
  * Importing this module has no side effects and loads none of the CLI's dependencies.
  */
 export { Broadcast } from './core/broadcast.js';
-export type { BroadcastOptions, BroadcastResult, PreparedBroadcast, SendOptions } from './core/broadcast.js';
+export type { BroadcastOptions, BroadcastResult, PreparedBroadcast, SendOptions, SendManyOptions } from './core/broadcast.js';
 export {
   Channel,
   PrivateChannel,
@@ -27,17 +27,16 @@ export type {
   NullConnection,
 } from './config/schema.js';
 export { loadConfig } from './config/load.js';
-export { BroadcastError, UsageError, ValidationError, ConfigError, DeliveryError, ExitCode } from './core/errors.js';
+export { BroadcastError, UsageError, ValidationError, ConfigError, DeliveryError, ExitCode, ERROR_CODES } from './core/errors.js';
+export type { ErrorCode } from './core/errors.js';
 export { LIMITS, channelNameProblem, validateChannelName, validateEventName, validateSocketId } from './core/validation.js';
-export { signChannel, presenceChannelData, sharedSecret, safeEqual } from './auth/sign.js';
+export { signChannel, presenceChannelData, sharedSecret } from './auth/sign.js';
 export type { ChannelAuth, AuthCredentials } from './auth/sign.js';
 export { channelAuthBody, verifyChannelAuth } from './auth/sign.js';
 export type { AuthVerification } from './auth/sign.js';
 export { createAuthHandler, DEFAULT_MAX_BODY_BYTES, DEFAULT_BODY_TIMEOUT_MS } from './auth/handler.js';
 export type { AuthHandler, AuthHandlerOptions, AuthErrorInfo } from './auth/handler.js';
 export type { AuthorizeResult, AuthorizeSuccess, AuthorizeFailure, AuthErrorBody, AuthErrorCode } from './auth/authorize.js';
-export { compilePattern, compileRules, matchRule } from './auth/rules.js';
-export type { CompiledRule, RuleChannelType } from './auth/rules.js';
 export type { RouteDefinition, RoutesOptions } from './auth/routes.js';
 export type { ChannelRuleOptions, ChannelRuleParams, ChannelRules, PatternParamNames } from './config/schema.js';
 export { verifyWebhook, webhookSignature, parseWebhook } from './webhook.js';
@@ -46,6 +45,5 @@ export { createSubscriber } from './subscriber.js';
 export type { Subscriber, SubscriberOptions, ReceivedEvent, Member, MemberChange } from './subscriber.js';
 export { readNdjsonLines, parseEventLine, formatEventLine, checkNdjson } from './bulk/ndjson.js';
 export type { BulkEvent, LineRules, NdjsonLine, NdjsonCheck } from './bulk/ndjson.js';
-export { sendBulk } from './bulk/send.js';
-export { ChannelScheduler } from './bulk/scheduler.js';
-export type { BulkResult, BulkSendOptions, BulkProgress, FailedSink } from './bulk/send.js';
+export type { BulkResult, BulkProgress, BulkInput, BulkItem, EventInput, FailedSink } from './bulk/send.js';
+export type { EventLogger } from './transport/index.js';
