@@ -1,5 +1,6 @@
 /** Reading JSON given on the command line: inline, `@file`, or `-` for standard input. */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { readStream, type Context } from './context.js';
 
@@ -22,7 +23,8 @@ export async function readJsonOption(ctx: Context, value: string, flag: string):
     const file = value.slice(1);
     let text: string;
     try {
-      text = await readFile(new URL(file, `file://${ctx.cwd}/`), 'utf8');
+      // A path, relative to the working folder: `#`, `%` and `?` are file name characters, not URL syntax.
+      text = await readFile(path.resolve(ctx.cwd, file), 'utf8');
     } catch (error) {
       throw new UsageError(`Cannot read ${flag} file ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
     }
