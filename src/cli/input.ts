@@ -33,6 +33,17 @@ export async function readJsonOption(ctx: Context, value: string, flag: string):
   return parseJson(value, flag);
 }
 
+/**
+ * Refuses the global `--connection` for a command that uses no connection (it writes or reads files only), so
+ * the flag is never silently ignored.
+ */
+export function refuseConnectionFlag(ctx: Pick<Context, 'options'>, command: string): void {
+  if (ctx.options.connection === undefined) return;
+  throw new UsageError(`${command} uses no connection: --connection ${JSON.stringify(ctx.options.connection)} would be ignored`, {
+    hint: 'Drop --connection here; it picks the connection for commands that send, sign or ask a server (emit, auth:sign, listen, …)',
+  });
+}
+
 /** Splits a comma-separated list, refusing empty entries. */
 export function splitList(value: string, what: string): string[] {
   const items = value.split(',').map((s) => s.trim());

@@ -191,6 +191,13 @@ describe('init refuses to overwrite', () => {
     expect(await readFile(path.join(project.dir, '.env.example'), 'utf8')).toBe('MINE=1\n');
   });
 
+  test('with --connection, which it would ignore (exit 2, nothing written)', async ({ project }) => {
+    const r = await runMain(['init', '--yes', '--connection', 'log', '--json'], { cwd: project.dir });
+    expect(r.code).toBe(2);
+    expect(jsonOf('init', r.stdout)).toMatchObject({ ok: false, error: { code: 'usage', message: 'init uses no connection: --connection "log" would be ignored', exitCode: 2 } });
+    expect((await readdir(project.dir)).sort()).toEqual(['node_modules', 'package.json']);
+  });
+
   test('when another config file would be read instead (exit 2, even with --force)', async ({ project }) => {
     await writeFile(path.join(project.dir, '.broadcastrc.json'), '{}');
     const r = await runMain(['init', '--yes', '--force', '--json'], { cwd: project.dir });

@@ -150,6 +150,12 @@ describe('make:event refuses, writing nothing', () => {
     const prefix = await runMain(['make:event', 'A', '--public', '--channel', 'private-a'], { cwd: project.dir });
     expect(prefix.code).toBe(2);
     expect(prefix.stderr).toContain('is a private channel, but --public was given');
+    const dryForce = await runMain(['make:event', 'A', '--public', '--channel', 'a', '--dry-run', '--force', '--json'], { cwd: project.dir });
+    expect(dryForce.code).toBe(2);
+    expect(jsonOf('make:event', dryForce.stdout)).toMatchObject({ ok: false, error: { code: 'usage', message: expect.stringContaining('--dry-run and --force cannot go together') } });
+    const connection = await runMain(['make:event', 'A', '--public', '--channel', 'a', '--connection', 'log'], { cwd: project.dir });
+    expect(connection.code).toBe(2);
+    expect(connection.stderr).toContain('make:event uses no connection: --connection "log" would be ignored');
     const bad = await runMain(['make:event', 'A', '--channel', 'a b', '--json'], { cwd: project.dir });
     expect(bad.code).toBe(2);
     expect(jsonOf('make:event', bad.stdout)).toMatchObject({ ok: false, error: { code: 'invalid', message: expect.stringContaining('Invalid channel name "a b"') } });
@@ -271,6 +277,12 @@ describe('events', () => {
     const twice = await runMain(['events'], { cwd: project.dir });
     expect(twice.code).toBe(0);
     expect(twice.stderr).toContain('Fine is exported by src/events/Fine.ts and src/events/Other.ts; `broadcast emit Fine` uses the first');
+  });
+
+  test('refuses --connection, which it would ignore (exit 2)', async ({ project }) => {
+    const r = await runMain(['events', '--connection', 'log', '--json'], { cwd: project.dir });
+    expect(r.code).toBe(2);
+    expect(jsonOf('events', r.stdout)).toMatchObject({ ok: false, error: { code: 'usage', message: 'events uses no connection: --connection "log" would be ignored', exitCode: 2 } });
   });
 
   test('fails (exit 2, code "config") when nothing could be loaded; exit 0 with a hint when nothing is registered', async ({ project }) => {

@@ -4,6 +4,7 @@ import type { ChannelType } from '../../core/channels.js';
 import { displayPath, loadConfig } from '../../config/load.js';
 import { ConfigError } from '../../core/errors.js';
 import { defineCommand } from '../command.js';
+import { refuseConnectionFlag } from '../input.js';
 import { describeEvent, eventsDirOf, loadRegistry } from '../registry.js';
 
 /** One event in `broadcast events --json`. */
@@ -37,6 +38,7 @@ export interface EventsResult {
 
 export default defineCommand<EventsResult>({
   async run(ctx) {
+    refuseConnectionFlag(ctx, 'events');
     const { io } = ctx;
     const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
     const baseDir = loaded.filepath ? path.dirname(loaded.filepath) : ctx.cwd;

@@ -8,6 +8,7 @@ import { displayPath, SEARCH_PLACES } from '../../config/load.js';
 import { UsageError } from '../../core/errors.js';
 import { defineCommand } from '../command.js';
 import type { Context } from '../context.js';
+import { refuseConnectionFlag } from '../input.js';
 import { ask, canPrompt, type Question } from '../prompt.js';
 import { initDefaults, LOCAL_SOKETI, renderConfig, renderEnvExample, type InitAnswers, type ServerKind } from '../scaffold.js';
 
@@ -59,6 +60,8 @@ const PACKAGE_DIR = fileURLToPath(new URL('../../../', import.meta.url)).replace
 
 export default defineCommand<InitResult>({
   async run(ctx, options: InitOptions) {
+    // The config it writes sets its default connection in the file.
+    refuseConnectionFlag(ctx, 'init');
     const target = path.resolve(ctx.cwd, ctx.options.config ?? 'broadcast.config.ts');
     const dir = path.dirname(target);
     const shown = displayPath(target, ctx.cwd);
