@@ -4,6 +4,7 @@
  * for `broadcast webhook:verify`.
  */
 import { hmacHex, safeEqual } from './auth/sign.js';
+import { ConfigError } from './core/errors.js';
 
 /** One webhook event: `channel_occupied`, `channel_vacated`, `member_added`, `member_removed`, `client_event`, … */
 export interface WebhookEvent {
@@ -32,8 +33,11 @@ export interface WebhookApp {
 }
 
 export interface WebhookRequest {
-  /** The raw body, exactly as received (a re-serialized JSON object will not match). */
-  body: string | Uint8Array;
+  /**
+   * The raw body, exactly as received: a string or bytes (a `Buffer`, any typed array, an ArrayBuffer). A
+   * re-serialized JSON object will not match, and an already parsed body (an object) gives `unsupported-body`.
+   */
+  body: unknown;
   /** The `X-Pusher-Signature` header. */
   signature: string | undefined;
   /** The `X-Pusher-Key` header: picks the app when several are given. */
@@ -42,16 +46,65 @@ export interface WebhookRequest {
 
 export type WebhookVerification =
   | { valid: true; key: string; webhook: Webhook }
-  | { valid: false; reason: 'missing-signature' | 'unknown-key' | 'signature-mismatch' | 'malformed-body'; message: string };
+  | {
+      valid: false;
+      reason: 'missing-signature' | 'unknown-key' | 'signature-mismatch' | 'malformed-body' | 'unsupported-body';
+      message: string;
+    };
 
-/** The `X-Pusher-Signature` value for a body: hex HMAC-SHA256 with the app secret. */
-export function webhookSignature(body: string | Uint8Array, secret: string): string {
-  return hmacHex(secret, typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+/** The bytes of a raw body, or undefined when it is not one (an object a body parser made, null, …). */
+function bytesOf(body: unknown): Buffer | string | undefined {
+  if (typeof body === 'string') return body;
+  if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (body instanceof ArrayBuffer) return Buffer.from(body);
+  return undefined;
+}
+
+/**
+ * The apps, checked: a missing or empty secret is a configuration mistake (`process.env.PUSHER_APP_SECRET!`
+ * while the variable is unset), never a key to sign with: HMAC with the text "undefined" or an empty key is
+ * something anyone can compute.
+ */
+function checkedApps(apps: WebhookApp | readonly WebhookApp[]): readonly WebhookApp[] {
+  const list = (Array.isArray(apps) ? apps : [apps]) as readonly unknown[];
+  if (list.length === 0) throw new ConfigError('verifyWebhook: no app to check the webhook against', { hint: 'Pass { key, secret }, or an array of them' });
+  list.forEach((app, i) => {
+    const which = list.length === 1 ? 'the app' : `app ${i}`;
+    if (app === null || typeof app !== 'object') throw new ConfigError(`verifyWebhook: ${which} must be an object { key, secret }`);
+    const { key, secret } = app as Partial<Record<'key' | 'secret', unknown>>;
+    checkSecret(secret, `verifyWebhook: ${typeof key === 'string' && key !== '' ? `${which} (key ${JSON.stringify(key)})` : which}`);
+    if (typeof key !== 'string' || key === '') {
+      throw new ConfigError(`verifyWebhook: ${which} has ${key === undefined ? 'no key' : 'an empty or non-string key'}`, { hint: 'Set PUSHER_APP_KEY (or the key you pass)' });
+    }
+  });
+  return list as readonly WebhookApp[];
+}
+
+/** Throws a ConfigError unless `secret` is a non-empty string. */
+function checkSecret(secret: unknown, what: string): asserts secret is string {
+  if (typeof secret !== 'string' || secret === '') {
+    throw new ConfigError(`${what} has ${secret === undefined ? 'no secret' : secret === '' ? 'an empty secret' : 'a secret that is not a string'}`, {
+      hint: 'Set PUSHER_APP_SECRET (or the secret you pass): webhooks cannot be signed or verified without it',
+    });
+  }
+}
+
+/**
+ * The `X-Pusher-Signature` value for a body: hex HMAC-SHA256 with the app secret. Throws a ConfigError for a
+ * missing or empty secret, and a TypeError for a body that is not text or bytes.
+ */
+export function webhookSignature(body: string | Uint8Array | ArrayBuffer | ArrayBufferView, secret: string): string {
+  checkSecret(secret, 'webhookSignature: the app');
+  const bytes = bytesOf(body);
+  if (bytes === undefined) throw new TypeError('webhookSignature: the body must be a string or bytes (a Buffer, a typed array or an ArrayBuffer)');
+  return hmacHex(secret, bytes);
 }
 
 /**
  * Checks a webhook's signature against the app (or, with several apps, the one named by `key`; without a
- * key each app is tried) and decodes its body. Never throws for bad input: the result says why it is invalid.
+ * key each app is tried) and decodes its body. Never throws for what the request holds, whatever its type:
+ * the result says why it is invalid. Throws a ConfigError when an app has no key or no secret (a missing or
+ * empty `PUSHER_APP_SECRET`), which would otherwise let anyone sign a webhook.
  *
  * ```ts
  * const result = verifyWebhook({ body: rawBody, signature: req.headers['x-pusher-signature'], key: req.headers['x-pusher-key'] }, app);
@@ -60,35 +113,49 @@ export function webhookSignature(body: string | Uint8Array, secret: string): str
  * ```
  */
 export function verifyWebhook(request: WebhookRequest, apps: WebhookApp | readonly WebhookApp[]): WebhookVerification {
-  const list = (Array.isArray(apps) ? apps : [apps]) as readonly WebhookApp[];
-  const signature = typeof request.signature === 'string' ? request.signature.trim().toLowerCase() : '';
+  const list = checkedApps(apps);
+  const { body, signature: header, key } = (request ?? {}) as Partial<WebhookRequest>;
+  const bytes = bytesOf(body);
+  if (bytes === undefined) {
+    const got = body === null ? 'null' : body === undefined ? 'nothing' : Array.isArray(body) ? 'an array' : `a${typeof body === 'object' ? 'n object' : ` ${typeof body}`}`;
+    return {
+      valid: false,
+      reason: 'unsupported-body',
+      message:
+        `The body must be the raw request body (a string or bytes), not ${got}: verify before any JSON body parser, ` +
+        "e.g. with express.raw({ type: 'application/json' }) (which leaves {} when the Content-Type does not match)",
+    };
+  }
+  const signature = typeof header === 'string' ? header.trim().toLowerCase() : '';
   if (signature === '') {
     return { valid: false, reason: 'missing-signature', message: 'The webhook has no X-Pusher-Signature' };
   }
-  const candidates = request.key === undefined ? list : list.filter((app) => app.key === request.key);
+  const candidates = key === undefined ? list : list.filter((app) => app.key === key);
   if (candidates.length === 0) {
-    return { valid: false, reason: 'unknown-key', message: `No app with key ${JSON.stringify(request.key)} is configured` };
+    return { valid: false, reason: 'unknown-key', message: `No app with key ${JSON.stringify(key)} is configured` };
   }
   // Every candidate is checked, so the time taken does not tell which one matched.
   let matched: WebhookApp | undefined;
   for (const app of candidates) {
-    if (safeEqual(webhookSignature(request.body, String(app.secret)), signature) && !matched) matched = app;
+    if (safeEqual(hmacHex(app.secret, bytes), signature) && !matched) matched = app;
   }
   if (!matched) {
     return { valid: false, reason: 'signature-mismatch', message: 'The signature does not match the body (wrong secret, or the body was changed)' };
   }
-  const webhook = parseWebhook(request.body);
+  const webhook = parseWebhook(bytes);
   if (!webhook) {
     return { valid: false, reason: 'malformed-body', message: 'The signature matches, but the body is not a webhook (JSON with time_ms and events)' };
   }
   return { valid: true, key: matched.key, webhook };
 }
 
-/** Decodes a webhook body, or returns undefined when it is not JSON of the form `{ time_ms, events: [...] }`. */
-export function parseWebhook(body: string | Uint8Array): Webhook | undefined {
+/** Decodes a webhook body, or returns undefined when it is not JSON of the form `{ time_ms, events: [...] }` (or not text or bytes at all). */
+export function parseWebhook(body: unknown): Webhook | undefined {
+  const bytes = bytesOf(body);
+  if (bytes === undefined) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    value = JSON.parse(typeof bytes === 'string' ? bytes : bytes.toString('utf8'));
   } catch {
     return undefined;
   }

@@ -55,6 +55,10 @@ export function parseBody(type: string, text: string): ParsedFields {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       return failure(400, 'invalid_request', 'The JSON body must be an object with socket_id and channel_name');
     }
+    const repeated = duplicateKey(text);
+    if (repeated !== undefined) {
+      return failure(400, 'invalid_request', `The JSON body has the key ${JSON.stringify(repeated.slice(0, 100))} more than once`);
+    }
     return { ok: true, fields: value as Fields };
   }
   return unsupported(type);
@@ -91,4 +95,51 @@ function parseForm(text: string): Fields {
 function addField(fields: Fields, key: string, value: string): void {
   const previous = fields[key];
   fields[key] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
+}
+
+/**
+ * The first key that appears twice in one object of a JSON text that JSON.parse accepted, or undefined.
+ * JSON.parse keeps the last of two equal keys, while a proxy or firewall in front of the route may read the
+ * first: `{"channel_name":"private-a","channel_name":"private-b"}` must not be signed for either, as a repeated
+ * form field is not. JSON.parse (and a reviver) cannot see duplicates, so the text is scanned: one pass, no
+ * recursion, keys compared after unescaping (`"channel\u005fname"` is `channel_name`).
+ */
+export function duplicateKey(text: string): string | undefined {
+  // One entry per open container: the keys seen so far for an object, null for an array.
+  const open: (Set<string> | null)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let end = i + 1;
+      let escaped = false;
+      while (end < text.length) {
+        const d = text.charCodeAt(end);
+        if (d === 0x5c /* \ */) {
+          escaped = true;
+          end += 2;
+        } else if (d === 0x22) break;
+        else end++;
+      }
+      if (expectKey) {
+        const key = escaped ? (JSON.parse(text.slice(i, end + 1)) as string) : text.slice(i + 1, end);
+        const keys = open[open.length - 1]!;
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === 0x7b /* { */) {
+      open.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b /* [ */) {
+      open.push(null);
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      open.pop();
+      expectKey = false;
+    } else if (c === 0x2c /* , */) {
+      expectKey = open[open.length - 1] != null;
+    }
+  }
+  return undefined;
 }

@@ -1,5 +1,6 @@
 /** Reading JSON given on the command line: inline, `@file`, or `-` for standard input. */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { readStream, type Context } from './context.js';
 
@@ -22,13 +23,25 @@ export async function readJsonOption(ctx: Context, value: string, flag: string):
     const file = value.slice(1);
     let text: string;
     try {
-      text = await readFile(new URL(file, `file://${ctx.cwd}/`), 'utf8');
+      // A path, relative to the working folder: `#`, `%` and `?` are file name characters, not URL syntax.
+      text = await readFile(path.resolve(ctx.cwd, file), 'utf8');
     } catch (error) {
       throw new UsageError(`Cannot read ${flag} file ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
     }
     return parseJson(text, `${flag} file ${file}`);
   }
   return parseJson(value, flag);
+}
+
+/**
+ * Refuses the global `--connection` for a command that uses no connection (it writes or reads files only), so
+ * the flag is never silently ignored.
+ */
+export function refuseConnectionFlag(ctx: Pick<Context, 'options'>, command: string): void {
+  if (ctx.options.connection === undefined) return;
+  throw new UsageError(`${command} uses no connection: --connection ${JSON.stringify(ctx.options.connection)} would be ignored`, {
+    hint: 'Drop --connection here; it picks the connection for commands that send, sign or ask a server (emit, auth:sign, listen, …)',
+  });
 }
 
 /** Splits a comma-separated list, refusing empty entries. */

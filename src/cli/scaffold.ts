@@ -227,6 +227,22 @@ export function renderEvent(spec: EventSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * How to run a local Pusher-protocol server (soketi) that the config `init` writes for soketi works with:
+ * `init` prints these lines and docs/scaffolding.md shows the same text (a test keeps them equal). The
+ * override replaces soketi's uWebSockets.js dependency, a GitHub URL that npm cannot always fetch, with a build
+ * published on npm.
+ */
+export const LOCAL_SOKETI: readonly string[] = [
+  'Run soketi (port 6001; app-id, app-key, app-secret) with Docker:',
+  '  docker run -p 6001:6001 quay.io/soketi/soketi:1.6-16-debian',
+  'or with npm, in this application: add this entry to its package.json',
+  '  "overrides": { "uWebSockets.js": "npm:@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0" }',
+  'then',
+  '  npm install --save-dev @soketi/soketi',
+  '  npx soketi start',
+];
+
 /** Which server `broadcast init` configures. */
 export type ServerKind = 'soketi' | 'reverb' | 'pusher';
 
@@ -269,7 +285,14 @@ export function renderConfig(answers: InitAnswers): string {
     answers.server === 'soketi'
       ? "// the value after ??. 'app-secret' is soketi's local default: for a real server set PUSHER_APP_SECRET, never here."
       : '// the value after ??. The secret is not in this file: set PUSHER_APP_SECRET in the environment.',
-    "import { defineConfig } from 'pusher-broadcast';",
+    '//',
+    '// Only types come from pusher-broadcast (`import type` is removed when the file loads), so the config loads',
+    '// wherever the broadcast CLI runs, also where the package is not installed; type-checking it needs the package.',
+    "import type { BroadcastConfig } from 'pusher-broadcast';",
+    '',
+    "// The package's defineConfig, written out so that nothing is imported at run time: it types each channel",
+    "// rule's params from its pattern.",
+    'const defineConfig = <Patterns extends string>(config: BroadcastConfig<Patterns>) => config as BroadcastConfig;',
     '',
     'export default defineConfig({',
     "  // --connection <name> or BROADCAST_CONNECTION choose another, e.g. 'log' to print events instead of sending.",

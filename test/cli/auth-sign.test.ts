@@ -157,6 +157,10 @@ describe('auth:sign refuses bad input with exit 2', () => {
     [['presence-room', '--channel-data', '{"name":"x"}'], /--channel-data must be a JSON object with a "user_id"/],
     [['presence-room', '--user', '1', '--channel-data', '{"user_id":1}'], /--user \(with --user-info\) or --channel-data, not both/],
     [['private-a', '--user', '1'], /--user applies to presence channels only/],
+    // A private channel's signature covers no channel_data: a body with one would be refused by the server.
+    [['private-a', '--channel-data', '{"user_id":1}'], /--channel-data applies to presence channels only/],
+    [['presence-room', '--user-info', '{"name":"Ada"}'], /--user-info needs --user/],
+    [['presence-room', '--user-info', '{"name":"Ada"}', '--channel-data', '{"user_id":1}'], /--user-info needs --user/],
     [['private-a', '--verify', 'k:abc'], /--verify needs --socket-id/],
     [['private-a', '--socket-id', '1.2', '--verify', 'k:abc'], /--verify: not a Pusher auth signature: expected "<app key>:<64 hex digits>"/],
     [['private-a', '--socket-id', '1.2', '--verify', '{"auth":1}'], /The --verify body has no "auth" string/],

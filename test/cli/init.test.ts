@@ -11,6 +11,7 @@ import { describe, expect, inject, test } from '../helpers/fixtures.js';
 import { listen } from '../helpers/listener.js';
 import { runMain } from '../helpers/main.js';
 import { jsonOf } from '../helpers/schema.js';
+import { LOCAL_SOKETI } from '../../src/cli/scaffold.js';
 import type { SoketiServer } from '../helpers/soketi.js';
 import { openTerminal } from '../helpers/terminal.js';
 
@@ -24,10 +25,12 @@ describe('init in a fresh folder', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('created broadcast.config.ts');
     expect(r.stdout).toContain('created .env.example');
-    expect(r.stdout).toContain('npx @soketi/soketi start');
-    expect(r.stdout).toContain('check the config:     broadcast config\n');
+    expect(r.stdout).toContain(`${LOCAL_SOKETI.join('\n')}\n`);
+    // The fixture links the package without npm's .bin, so `npx broadcast` would not find it: the path it is.
+    expect(r.stdout).toContain(`check the config:     node ${BIN} config\n`);
     const config = await readFile(path.join(project.dir, 'broadcast.config.ts'), 'utf8');
-    expect(config).toContain("import { defineConfig } from 'pusher-broadcast';");
+    expect(config).toContain("import type { BroadcastConfig } from 'pusher-broadcast';");
+    expect(config).not.toMatch(/^import (?!type )/m);
     const env = await readFile(path.join(project.dir, '.env.example'), 'utf8');
     for (const name of ['PUSHER_APP_ID', 'PUSHER_APP_KEY', 'PUSHER_APP_SECRET', 'PUSHER_HOST', 'PUSHER_PORT', 'PUSHER_SCHEME']) {
       expect(env).toMatch(new RegExp(`^${name}=`, 'm'));
@@ -89,6 +92,7 @@ describe('init in a fresh folder', () => {
       eventsDir: 'src/events',
       authRoute: '/broadcasting/authorize',
       packageInstalled: true,
+      cli: `node ${BIN}`,
     });
   });
 
@@ -104,17 +108,53 @@ describe('init in a fresh folder', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('created config/broadcast.config.ts');
     expect(r.stdout).toContain('created config/.env.example');
-    expect(r.stdout).toContain('check the config:     broadcast --config config/broadcast.config.ts config');
+    expect(r.stdout).toContain(`check the config:     node ${BIN} --config config/broadcast.config.ts config\n`);
+    expect(r.stdout).toContain(`create an event:      node ${BIN} --config config/broadcast.config.ts make:event OrderShipped\n`);
     expect(await readFile(path.join(project.dir, 'config/broadcast.config.ts'), 'utf8')).toContain('defineConfig');
   });
 
-  test('warns when the package the config imports is not installed', async ({ project }) => {
+  test('in an application without the package (run from a clone): the config loads, and every next step runs as printed (built binary)', async ({ project }) => {
     await rm(path.join(project.dir, 'node_modules'), { recursive: true });
+    const r = await runCli(['init', '--yes'], { cwd: project.dir });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('warning: pusher-broadcast is not installed in this application. The config loads without it');
+    expect(r.stderr).toContain(`    npm install --save-dev ${ROOT}\n`);
+
+    const shown = await runMain(['config', '--json'], { cwd: project.dir });
+    expect(shown.stderr).toBe('');
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ configFile: path.join(project.dir, 'broadcast.config.ts'), connection: { name: 'pusher', source: 'config' } });
+
+    const steps = r.stdout.slice(r.stdout.indexOf('next:\n') + 'next:\n'.length).trim().split('\n');
+    expect(steps.map((line) => line.replace(/:.*/, '').trim())).toEqual(['check the config', 'create an event']);
+    for (const step of steps) {
+      const command = step.replace(/^[^:]+:\s+/, '');
+      const ran = await exec('sh', ['-c', command], { cwd: project.dir, env: cleanEnv() }).then(
+        () => 0,
+        (e: { code: number; stderr: string }) => `${command}: exit ${e.code}: ${e.stderr}`,
+      );
+      expect(ran).toBe(0);
+    }
+    expect(await readFile(path.join(project.dir, 'src/events/OrderShipped.ts'), 'utf8')).toContain('class OrderShipped');
+
+    const json = await runMain(['init', '--yes', '--force', '--json'], { cwd: project.dir });
+    expect(jsonOf('init', json.stdout)).toMatchObject({ ok: true, packageInstalled: false, cli: `node ${BIN}`, install: `npm install --save-dev ${ROOT}` });
+  });
+
+  test('where npm installed the package, the next steps use npx broadcast', async ({ project }) => {
+    await mkdir(path.join(project.dir, 'node_modules/.bin'));
+    await symlink('../pusher-broadcast/bin/broadcast.js', path.join(project.dir, 'node_modules/.bin/broadcast'));
     const r = await runMain(['init', '--yes'], { cwd: project.dir });
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain('warning: pusher-broadcast is not installed in this project');
-    const json = await runMain(['init', '--yes', '--force', '--json'], { cwd: project.dir });
-    expect(jsonOf('init', json.stdout)).toMatchObject({ ok: true, packageInstalled: false });
+    expect(r.stdout).toContain('check the config:     npx broadcast config\n');
+    expect(r.stdout).toContain('create an event:      npx broadcast make:event OrderShipped\n');
+    const checked = await exec('sh', ['-c', 'npx broadcast config'], { cwd: project.dir, env: cleanEnv() }).then(() => 0, (e: { code: number }) => e.code);
+    expect(checked).toBe(0);
+  });
+
+  test('the local-soketi instructions it prints are the ones docs/scaffolding.md shows', async () => {
+    const docs = await readFile(path.join(ROOT, 'docs/scaffolding.md'), 'utf8');
+    expect(docs).toContain(`\n${LOCAL_SOKETI.join('\n')}\n`);
   });
 });
 
@@ -151,6 +191,13 @@ describe('init refuses to overwrite', () => {
     expect(await readFile(path.join(project.dir, '.env.example'), 'utf8')).toBe('MINE=1\n');
   });
 
+  test('with --connection, which it would ignore (exit 2, nothing written)', async ({ project }) => {
+    const r = await runMain(['init', '--yes', '--connection', 'log', '--json'], { cwd: project.dir });
+    expect(r.code).toBe(2);
+    expect(jsonOf('init', r.stdout)).toMatchObject({ ok: false, error: { code: 'usage', message: 'init uses no connection: --connection "log" would be ignored', exitCode: 2 } });
+    expect((await readdir(project.dir)).sort()).toEqual(['node_modules', 'package.json']);
+  });
+
   test('when another config file would be read instead (exit 2, even with --force)', async ({ project }) => {
     await writeFile(path.join(project.dir, '.broadcastrc.json'), '{}');
     const r = await runMain(['init', '--yes', '--force', '--json'], { cwd: project.dir });
@@ -182,7 +229,7 @@ describe('init in a terminal (tmux)', () => {
       const screen = await term.waitFor(/EXIT=\d+/);
       expect(screen).toContain('EXIT=0');
       expect(screen).toContain('created broadcast.config.ts');
-      expect(screen).toContain('export PUSHER_APP_SECRET=');
+      expect(screen).toContain('Set PUSHER_APP_SECRET in the environment');
     } finally {
       await term.close();
     }

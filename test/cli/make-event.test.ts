@@ -78,7 +78,7 @@ describe('make:event with each channel type, then events and emit', () => {
     expect(result.code).toBe(0);
   });
 
-  test('events --json lists them at once, with names resolved from an empty payload and marked dynamic', async () => {
+  test('events --json lists them at once, each channel as its pattern ({field}, never a rendered undefined), marked dynamic', async () => {
     const r = await runMain(['events', '--json'], { cwd: p.dir });
     expect(r.code).toBe(0);
     const { events, errors, eventsDir } = jsonOf('events', r.stdout);
@@ -89,7 +89,6 @@ describe('make:event with each channel type, then events and emit', () => {
       expect(events).toContainEqual({
         name: className,
         as: className === 'OrderShipped' ? 'order.shipped' : className,
-        channels: [pattern.replace(/\{\w+\}/, 'undefined')],
         patterns: [pattern],
         channelTypes: [type],
         dynamic: true,
@@ -98,8 +97,9 @@ describe('make:event with each channel type, then events and emit', () => {
     }
     const text = await runMain(['events'], { cwd: p.dir });
     expect(text.stdout).toContain('OrderShipped  as "order.shipped"  src/events/OrderShipped.ts');
-    expect(text.stdout).toContain('private-orders.undefined  depends on the payload: private-orders.{orderId}');
-    expect(text.stderr).toContain('Names that depend on the payload are shown as resolved with an empty payload.');
+    expect(text.stdout).toContain('  private   private-orders.{orderId}  depends on the payload\n');
+    expect(text.stdout + r.stdout).not.toContain('undefined');
+    expect(text.stderr).toContain('{field} in a channel name is the payload field it is built from.');
   });
 
   test('emit <Name> delivers each to a pusher-js client on its own channel', async () => {
@@ -150,6 +150,12 @@ describe('make:event refuses, writing nothing', () => {
     const prefix = await runMain(['make:event', 'A', '--public', '--channel', 'private-a'], { cwd: project.dir });
     expect(prefix.code).toBe(2);
     expect(prefix.stderr).toContain('is a private channel, but --public was given');
+    const dryForce = await runMain(['make:event', 'A', '--public', '--channel', 'a', '--dry-run', '--force', '--json'], { cwd: project.dir });
+    expect(dryForce.code).toBe(2);
+    expect(jsonOf('make:event', dryForce.stdout)).toMatchObject({ ok: false, error: { code: 'usage', message: expect.stringContaining('--dry-run and --force cannot go together') } });
+    const connection = await runMain(['make:event', 'A', '--public', '--channel', 'a', '--connection', 'log'], { cwd: project.dir });
+    expect(connection.code).toBe(2);
+    expect(connection.stderr).toContain('make:event uses no connection: --connection "log" would be ignored');
     const bad = await runMain(['make:event', 'A', '--channel', 'a b', '--json'], { cwd: project.dir });
     expect(bad.code).toBe(2);
     expect(jsonOf('make:event', bad.stdout)).toMatchObject({ ok: false, error: { code: 'invalid', message: expect.stringContaining('Invalid channel name "a b"') } });
@@ -221,10 +227,42 @@ describe('events', () => {
     expect(r.code).toBe(0);
     const doc = jsonOf('events', r.stdout);
     expect(doc.events).toEqual([
-      { name: 'Fine', as: 'Fine', channels: ['fine'], patterns: ['fine'], channelTypes: ['public'], dynamic: false, source: 'src/events/Fine.ts' },
+      { name: 'Fine', as: 'Fine', patterns: ['fine'], channelTypes: ['public'], dynamic: false, source: 'src/events/Fine.ts' },
     ]);
     expect(doc.errors).toEqual([{ source: 'src/events/Broken.ts', message: expect.stringContaining('kaboom') }]);
     expect(r.stderr).toContain('warning: could not load src/events/Broken.ts: kaboom');
+  });
+
+  test('a name from a nested field (which throws with an empty payload) shows its pattern; a name chosen by a condition is marked', async ({ project }) => {
+    await mkdir(path.join(project.dir, 'src/events'), { recursive: true });
+    await writeFile(
+      path.join(project.dir, 'src/events/Joined.ts'),
+      "import { CanBroadcast, PresenceChannel } from 'pusher-broadcast';\n" +
+        'export class Joined extends CanBroadcast {\n  declare room: { id: string };\n  broadcastOn() { return new PresenceChannel(`room.${this.room.id}`); }\n}\n',
+    );
+    await writeFile(
+      path.join(project.dir, 'src/events/Flagged.ts'),
+      "import { CanBroadcast } from 'pusher-broadcast';\nexport class Flagged extends CanBroadcast {\n  declare admin?: boolean;\n  broadcastOn() { return this.admin ? 'admins' : 'users'; }\n}\n",
+    );
+    const json = await runMain(['events', '--json'], { cwd: project.dir });
+    expect(json.code).toBe(0);
+    const { events } = jsonOf('events', json.stdout);
+    expect(events).toEqual([
+      { name: 'Flagged', as: 'Flagged', patterns: ['users'], channelTypes: ['public'], dynamic: true, source: 'src/events/Flagged.ts' },
+      {
+        name: 'Joined',
+        as: 'Joined',
+        patterns: ['presence-room.{room.id}'],
+        channelTypes: ['presence'],
+        dynamic: true,
+        source: 'src/events/Joined.ts',
+        error: expect.stringMatching(/^broadcastOn\(\) failed with an empty payload: /),
+      },
+    ]);
+    const text = await runMain(['events'], { cwd: project.dir });
+    expect(text.stdout).toContain('  public    users  depends on the payload (shown as it resolves with an empty payload)\n');
+    expect(text.stdout).toContain('  presence  presence-room.{room.id}  depends on the payload\n');
+    expect(text.stdout).not.toMatch(/-room\.undefined/);
   });
 
   test('lists a class re-exported by an index file once, under its own file; warns about two classes with one name', async ({ project }) => {
@@ -239,6 +277,12 @@ describe('events', () => {
     const twice = await runMain(['events'], { cwd: project.dir });
     expect(twice.code).toBe(0);
     expect(twice.stderr).toContain('Fine is exported by src/events/Fine.ts and src/events/Other.ts; `broadcast emit Fine` uses the first');
+  });
+
+  test('refuses --connection, which it would ignore (exit 2)', async ({ project }) => {
+    const r = await runMain(['events', '--connection', 'log', '--json'], { cwd: project.dir });
+    expect(r.code).toBe(2);
+    expect(jsonOf('events', r.stdout)).toMatchObject({ ok: false, error: { code: 'usage', message: 'events uses no connection: --connection "log" would be ignored', exitCode: 2 } });
   });
 
   test('fails (exit 2, code "config") when nothing could be loaded; exit 0 with a hint when nothing is registered', async ({ project }) => {

@@ -73,6 +73,12 @@ describe('routes', () => {
     expect(jsonOf('routes', json.stdout)).toMatchObject({ ok: true, routes: [{ path: '/broadcasting/authorize', middleware: [] }], channels: [] });
   });
 
+  test('refuses --connection, which it would ignore (exit 2)', async ({ project }) => {
+    const r = await runMain(['--connection', 'log', 'routes', '--json'], { cwd: project.dir });
+    expect(r.code).toBe(2);
+    expect(jsonOf('routes', r.stdout)).toMatchObject({ ok: false, error: { code: 'usage', message: 'routes uses no connection: --connection "log" would be ignored', exitCode: 2 } });
+  });
+
   test('exits 2 naming a rule that cannot work (a prefixed pattern, a rule in a JSON config)', async ({ project }) => {
     await writeFile(path.join(project.dir, 'broadcast.config.ts'), "export default { channels: { 'private-orders.{id}': () => true } };\n");
     const prefixed = await runCli(['routes'], { cwd: project.dir });

@@ -4,6 +4,7 @@
 import { createHmac } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ConfigError } from '../../src/core/errors.js';
 import { parseWebhook, verifyWebhook, webhookSignature } from '../../src/webhook.js';
 import { runCli } from '../helpers/cli.js';
 import { describe, expect, test } from '../helpers/fixtures.js';
@@ -56,6 +57,43 @@ describe('verifyWebhook (library)', () => {
     const notWebhook = '{"hello":"world"}';
     expect(verifyWebhook({ body: notWebhook, signature: sign(notWebhook, app.secret) }, app)).toMatchObject({ valid: false, reason: 'malformed-body' });
     expect(parseWebhook('not json')).toBeUndefined();
+  });
+
+  test('a missing or empty secret is a configuration error, never a key anyone could sign with', () => {
+    // `process.env.PUSHER_APP_SECRET!` while the variable is unset: undefined, which String() would turn into "undefined".
+    const forged = sign(body, 'undefined');
+    const unset = { key: 'app-key', secret: undefined as unknown as string };
+    expect(() => verifyWebhook({ body, signature: forged }, unset)).toThrow(ConfigError);
+    expect(() => verifyWebhook({ body, signature: forged }, unset)).toThrow('verifyWebhook: the app (key "app-key") has no secret');
+    expect(() => verifyWebhook({ body, signature: sign(body, '') }, { key: 'app-key', secret: '' })).toThrow('has an empty secret');
+    // One misconfigured app among several is refused too: without a key, every app is tried.
+    expect(() => verifyWebhook({ body, signature: forged }, [app, unset])).toThrow('app 1 (key "app-key") has no secret');
+    expect(() => verifyWebhook({ body, signature: forged }, [])).toThrow('no app to check the webhook against');
+    expect(() => verifyWebhook({ body, signature: sign(body, app.secret) }, { key: undefined as unknown as string, secret: app.secret })).toThrow('the app has no key');
+    expect(() => webhookSignature(body, undefined as unknown as string)).toThrow(ConfigError);
+  });
+
+  test('a body of any type gives a result, never a throw: only a string or bytes can be verified', () => {
+    const signature = sign(body, app.secret);
+    // express.raw() leaves {} when the Content-Type does not match; a JSON parser leaves an object.
+    for (const [value, got] of [
+      [{}, 'an object'],
+      [null, 'null'],
+      [undefined, 'nothing'],
+      [42, 'a number'],
+      [[1], 'an array'],
+      [JSON.parse(body), 'an object'],
+    ] as const) {
+      const result = verifyWebhook({ body: value, signature }, app);
+      expect(result).toMatchObject({ valid: false, reason: 'unsupported-body' });
+      expect(!result.valid && result.message).toContain(`not ${got}: verify before any JSON body parser`);
+      expect(parseWebhook(value)).toBeUndefined();
+    }
+    const bytes = Buffer.from(body);
+    const arrayBuffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    expect(verifyWebhook({ body: arrayBuffer, signature }, app).valid).toBe(true);
+    expect(verifyWebhook({ body: new DataView(arrayBuffer), signature }, app).valid).toBe(true);
+    expect(verifyWebhook(null as never, app)).toMatchObject({ valid: false, reason: 'unsupported-body' });
   });
 });
 
@@ -123,6 +161,38 @@ describe('broadcast webhook:verify', () => {
     expect(unknown.stderr).toContain('No configured pusher connection has key "nobody"');
     expect(unknown.stderr).toContain('partner (other-key)');
     expect(unknown.stdout + unknown.stderr).not.toContain(other.secret);
+  });
+
+  test('--key with --connection: the message is about the connection --connection chose', async ({ project }) => {
+    const connections = {
+      main: { driver: 'pusher', appId: '1', ...app },
+      partner: { driver: 'pusher', appId: '2', ...other },
+      nosecret: { driver: 'pusher', appId: '3', key: 'third-key', secret: '' },
+    };
+    await writeFile(path.join(project.dir, '.broadcastrc.json'), JSON.stringify({ default: 'main', connections }));
+    const signature = sign(body, app.secret);
+    const run = (...args: string[]) => runMain(['webhook:verify', '--signature', signature, ...args, '--json'], { cwd: project.dir, input: body });
+
+    const log = await run('--key', 'app-key', '--connection', 'log');
+    expect(log.code).toBe(2);
+    expect(jsonOf('webhook:verify', log.stdout).error).toMatchObject({ code: 'config', exitCode: 2 });
+    expect(log.stderr).toContain('--connection "log" uses the log driver: it has no app key and secret to check a webhook against');
+    expect(log.stderr).not.toContain('No configured pusher connection has key');
+
+    const narrowed = await run('--key', 'app-key', '--connection', 'partner');
+    expect(narrowed.code).toBe(2);
+    expect(narrowed.stderr).toContain('Connection "partner", chosen with --connection, has key "other-key", not "app-key"');
+
+    const noSecret = await run('--key', 'third-key');
+    expect(noSecret.code).toBe(2);
+    expect(noSecret.stderr).toContain('Connection "nosecret" has key "third-key" but no secret to check the webhook against');
+
+    const unknown = await run('--key', 'app-key', '--connection', 'nope');
+    expect(unknown.stderr).toContain('Unknown connection "nope" (from --connection)');
+
+    const both = await run('--key', 'app-key', '--connection', 'main');
+    expect(both.code).toBe(0);
+    expect(jsonOf('webhook:verify', both.stdout)).toMatchObject({ ok: true, connection: 'main', key: 'app-key' });
   });
 
   test.for([

@@ -54,6 +54,9 @@ describe('npm pack, then npm install <tarball> in an application', () => {
     const init = cli(['init', '--yes']);
     expect(init.status, init.stderr).toBe(0);
     expect(existsSync(path.join(app, 'broadcast.config.ts'))).toBe(true);
+    // npm linked the binary: the next steps use it by name, and say nothing about installing.
+    expect(init.stdout).toContain('check the config:     npx broadcast config\n');
+    expect(init.stderr).not.toContain('not installed');
 
     const config = cli(['config', '--json']);
     expect(config.status, config.stderr).toBe(0);

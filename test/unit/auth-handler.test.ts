@@ -158,6 +158,24 @@ describe('createAuthHandler on node:http', () => {
     }
   });
 
+  it('400 for a JSON body with a key twice, which JSON.parse would quietly resolve to the last', async () => {
+    const json = (body: string): RequestInit => withUser({ method: 'POST', headers: { 'content-type': 'application/json' }, body }, '1');
+    for (const [body, key] of [
+      ['{"socket_id":"1.2","channel_name":"private-orders.43","channel_name":"private-orders.1"}', 'channel_name'],
+      ['{"socket_id":"1.2","socket_id":"3.4","channel_name":"private-orders.1"}', 'socket_id'],
+      // The same key, escaped: JSON.parse sees one key.
+      ['{"socket_id":"1.2","channel_name":"private-orders.43","channel\\u005fname":"private-orders.1"}', 'channel_name'],
+      ['{"socket_id":"1.2","channel_name":"private-orders.1","meta":{"a":1,"b":{"x":[1,{"y":2}]},"a":2}}', 'a'],
+    ] as const) {
+      const r = await call(url(), json(body));
+      expect(r.status, body).toBe(400);
+      expect(r.body).toEqual({ error: { code: 'invalid_request', message: `The JSON body has the key "${key}" more than once` } });
+    }
+    // Equal keys in different objects, and strings that look like keys, are not duplicates.
+    const fine = await call(url(), json('{"socket_id":"1.2","channel_name":"private-orders.1","a":{"k":"\\"channel_name\\":","x":1},"b":[{"k":1},{"k":2}],"c":"{\\"c\\":1,\\"c\\":2}"}'));
+    expect(fine).toMatchObject({ status: 200, body: { auth: signChannel(creds, '1.2', 'private-orders.1') } });
+  });
+
   it('415 for other content types, 413 for bodies over the limit', async () => {
     const text = await call(url(), { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'socket_id=1.2' });
     expect(text).toMatchObject({ status: 415, body: { error: { code: 'unsupported_media_type' } } });

@@ -105,6 +105,11 @@ export default defineCommand<AuthSignResult>({
     if (options.user !== undefined && !presence) {
       throw new UsageError('--user applies to presence channels only', { hint: 'Private channels carry no user; use a presence- channel to join as a member' });
     }
+    if (options.channelData !== undefined && !presence) {
+      throw new UsageError('--channel-data applies to presence channels only', {
+        hint: `A ${type} channel's signature covers only the socket id and the channel name; servers refuse one that includes channel_data`,
+      });
+    }
     if (options.userInfo !== undefined && options.user === undefined) {
       throw new UsageError('--user-info needs --user', { hint: '--channel-data is the complete channel_data string: put user_info inside it instead' });
     }

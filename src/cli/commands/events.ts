@@ -4,6 +4,7 @@ import type { ChannelType } from '../../core/channels.js';
 import { displayPath, loadConfig } from '../../config/load.js';
 import { ConfigError } from '../../core/errors.js';
 import { defineCommand } from '../command.js';
+import { refuseConnectionFlag } from '../input.js';
 import { describeEvent, eventsDirOf, loadRegistry } from '../registry.js';
 
 /** One event in `broadcast events --json`. */
@@ -12,9 +13,11 @@ export interface EventListing {
   name: string;
   /** The event name clients listen for; null when broadcastAs() failed with an empty payload. */
   as: string | null;
-  /** Full channel names, resolved with an empty payload. */
-  channels: string[];
-  /** The same names with the payload fields they use as `{field}`. */
+  /**
+   * Full channel names, each payload field a name is built from shown as `{field}` (`private-orders.{orderId}`,
+   * the syntax of the config's channel rules). When the fields cannot be found, a name that depends on the
+   * payload is as it resolves with an empty payload.
+   */
   patterns: string[];
   channelTypes: ChannelType[];
   /** True when a channel name depends on the payload. */
@@ -35,6 +38,7 @@ export interface EventsResult {
 
 export default defineCommand<EventsResult>({
   async run(ctx) {
+    refuseConnectionFlag(ctx, 'events');
     const { io } = ctx;
     const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
     const baseDir = loaded.filepath ? path.dirname(loaded.filepath) : ctx.cwd;
@@ -45,7 +49,6 @@ export default defineCommand<EventsResult>({
       return {
         name,
         as: d.as ?? null,
-        channels: d.channels,
         patterns: d.patterns,
         channelTypes: d.channelTypes,
         dynamic: d.dynamic,
@@ -77,24 +80,22 @@ export default defineCommand<EventsResult>({
       if (errors.length === 0) io.out(`No events registered. Create one: broadcast make:event OrderShipped (it goes to ${eventsDir})`);
       return;
     }
+    let located = false;
     for (const e of events) {
       io.out(`${s.bold(e.name)}  ${s.dim('as')} ${e.as === null ? s.red('(broadcastAs() failed)') : `"${e.as}"`}  ${s.dim(e.source)}`);
-      const rows = e.channels.length ? e.channels : e.patterns;
-      // With placeholders, only the names that show one are marked; without, a dynamic event marks them all.
-      const located = e.patterns.some((p) => p.includes('{'));
-      rows.forEach((name, i) => {
-        const pattern = e.patterns[i];
+      // With {field} placeholders, only the names that show one depend on the payload; without, a dynamic
+      // event's names are as they resolve with an empty payload, and all are marked.
+      const fields = e.patterns.some((p) => p.includes('{'));
+      located ||= fields;
+      e.patterns.forEach((name, i) => {
         const type = e.channelTypes[i] ?? 'public';
-        const dynamic = e.dynamic && (!located || Boolean(pattern?.includes('{')));
-        const marker = dynamic
-          ? s.yellow(pattern && pattern !== name ? `  depends on the payload: ${pattern}` : '  depends on the payload')
-          : '';
+        let marker = '';
+        if (e.dynamic && !fields) marker = s.yellow('  depends on the payload (shown as it resolves with an empty payload)');
+        else if (e.dynamic && name.includes('{')) marker = s.yellow('  depends on the payload');
         io.out(`  ${type.padEnd(9)} ${name}${marker}`);
       });
       if (e.error) io.out(`  ${s.yellow(e.error)}`);
     }
-    if (events.some((e) => e.dynamic)) {
-      io.note(io.errStyle.dim('Names that depend on the payload are shown as resolved with an empty payload.'));
-    }
+    if (located) io.note(io.errStyle.dim('{field} in a channel name is the payload field it is built from.'));
   },
 });

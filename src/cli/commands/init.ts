@@ -1,13 +1,16 @@
 /** `broadcast init`: writes broadcast.config.ts and .env.example for a new project. */
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { displayPath, SEARCH_PLACES } from '../../config/load.js';
 import { UsageError } from '../../core/errors.js';
 import { defineCommand } from '../command.js';
 import type { Context } from '../context.js';
+import { refuseConnectionFlag } from '../input.js';
 import { ask, canPrompt, type Question } from '../prompt.js';
-import { initDefaults, renderConfig, renderEnvExample, type InitAnswers, type ServerKind } from '../scaffold.js';
+import { initDefaults, LOCAL_SOKETI, renderConfig, renderEnvExample, type InitAnswers, type ServerKind } from '../scaffold.js';
 
 export interface InitOptions {
   yes?: boolean;
@@ -15,7 +18,7 @@ export interface InitOptions {
 }
 
 const SERVERS: { name: string; value: ServerKind; short: string }[] = [
-  { name: 'soketi, on this machine (npx @soketi/soketi start)', value: 'soketi', short: 'soketi' },
+  { name: 'soketi, on this machine (Docker, or npm in this application)', value: 'soketi', short: 'soketi' },
   { name: 'Laravel Reverb', value: 'reverb', short: 'Reverb' },
   { name: 'Pusher Channels (hosted)', value: 'pusher', short: 'Pusher Channels' },
 ];
@@ -38,12 +41,27 @@ export interface InitResult {
   connection: Pick<InitAnswers, 'appId' | 'key' | 'host' | 'port' | 'scheme' | 'cluster'>;
   eventsDir: string;
   authRoute: string;
-  /** Whether `pusher-broadcast`, which the config imports, resolves from the project. */
+  /**
+   * Whether `pusher-broadcast` resolves from the config's folder. The config loads either way (it imports only
+   * types); type-checking it, and event classes (`make:event`), need the package.
+   */
   packageInstalled: boolean;
+  /**
+   * How the next steps run this CLI from the working folder: `npx broadcast` where the application has the
+   * package's binary, else `node <path of the bin/broadcast.js that ran init>`.
+   */
+  cli: string;
+  /** When the package is not installed: the command that installs the copy that ran init, for typing. */
+  install?: string;
 }
+
+/** This package's folder (the one running): src/cli/commands or dist/cli/commands, three levels down. */
+const PACKAGE_DIR = fileURLToPath(new URL('../../../', import.meta.url)).replace(/[\\/]$/, '');
 
 export default defineCommand<InitResult>({
   async run(ctx, options: InitOptions) {
+    // The config it writes sets its default connection in the file.
+    refuseConnectionFlag(ctx, 'init');
     const target = path.resolve(ctx.cwd, ctx.options.config ?? 'broadcast.config.ts');
     const dir = path.dirname(target);
     const shown = displayPath(target, ctx.cwd);
@@ -76,6 +94,7 @@ export default defineCommand<InitResult>({
     if (envWritten) await writeFile(envFile, renderEnvExample(answers));
 
     const { server, eventsDir, authRoute, ...connection } = answers;
+    const packageInstalled = isInstalled(dir);
     return {
       result: {
         files: [
@@ -86,27 +105,37 @@ export default defineCommand<InitResult>({
         connection,
         eventsDir,
         authRoute,
-        packageInstalled: isInstalled(dir),
+        packageInstalled,
+        cli: localBin(ctx.cwd) ? 'npx broadcast' : `node ${shellQuote(path.join(PACKAGE_DIR, 'bin', 'broadcast.js'))}`,
+        ...(packageInstalled ? {} : { install: `npm install --save-dev ${shellQuote(PACKAGE_DIR)}` }),
       },
     };
   },
 
-  render(io, { files, server, packageInstalled }) {
+  render(io, { files, server, cli, install }) {
     const s = io.style;
     for (const f of files) {
       if (f.written) io.out(`${s.green('✓')} ${f.overwritten ? 'overwrote' : 'created'} ${s.bold(f.file)}`);
       else io.out(`  kept the existing ${f.file} (--force replaces it)`);
     }
-    if (!packageInstalled) {
-      io.warn('pusher-broadcast is not installed in this project, and the config imports it: run npm install pusher-broadcast');
+    if (install) {
+      io.warn('pusher-broadcast is not installed in this application. The config loads without it (it imports only types);');
+      io.note('  to type-check it, and for event classes (make:event), install it, from the copy that ran this command:');
+      io.note(`    ${install}`);
+      io.note('  or, once it is published on npm: npm install --save-dev pusher-broadcast');
     }
     const config = files[0].file;
-    io.out('next:');
-    if (server === 'soketi') io.out('  start soketi:         npx @soketi/soketi start');
-    else io.out('  set the secret:       export PUSHER_APP_SECRET=...   (the config reads it; it is not in the file)');
     // The CLI finds broadcast.config.ts in the working folder by itself; anywhere else it needs --config.
-    io.out(`  check the config:     broadcast ${config === 'broadcast.config.ts' ? '' : `--config ${config} `}config`);
-    io.out('  create an event:      broadcast make:event OrderShipped');
+    const run = `${cli}${config === 'broadcast.config.ts' ? '' : ` --config ${shellQuote(config)}`}`;
+    if (server === 'soketi') {
+      for (const line of LOCAL_SOKETI) io.out(line);
+    } else {
+      io.out('Set PUSHER_APP_SECRET in the environment: the config reads it, and it is not in the file.');
+    }
+    // Only commands that run as printed, from the working folder.
+    io.out('next:');
+    io.out(`  check the config:     ${run} config`);
+    io.out(`  create an event:      ${run} make:event OrderShipped`);
   },
 });
 
@@ -181,4 +210,31 @@ function isInstalled(dir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether `npx broadcast` in `cwd` runs this package's binary: npm looks in the node_modules/.bin of the
+ * nearest folder above `cwd` that has a package.json or a node_modules (its local prefix).
+ */
+function localBin(cwd: string): boolean {
+  let prefix = cwd;
+  for (let dir = cwd; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json')) || existsSync(path.join(dir, 'node_modules'))) {
+      prefix = dir;
+      break;
+    }
+    if (path.dirname(dir) === dir) break;
+  }
+  try {
+    const bin = realpathSync(path.join(prefix, 'node_modules', '.bin', 'broadcast'));
+    const pkg = JSON.parse(readFileSync(path.join(path.dirname(bin), '..', 'package.json'), 'utf8')) as { name?: unknown };
+    return pkg.name === 'pusher-broadcast';
+  } catch {
+    return false;
+  }
+}
+
+/** A word for a POSIX shell: as is when it holds nothing the shell would interpret, else in single quotes. */
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }

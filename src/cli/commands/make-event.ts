@@ -7,6 +7,7 @@ import { UsageError } from '../../core/errors.js';
 import { validateEventName } from '../../core/validation.js';
 import { defineCommand } from '../command.js';
 import type { Context } from '../context.js';
+import { refuseConnectionFlag } from '../input.js';
 import { ask, canPrompt, type Question } from '../prompt.js';
 import {
   CHANNEL_PREFIX,
@@ -65,6 +66,12 @@ export default defineCommand<MakeEventResult>({
     if (flagged.length > 1) {
       throw new UsageError(`Choose one channel type: ${flagged.map((t) => `--${t}`).join(' and ')} were given`);
     }
+    if (options.dryRun && options.force) {
+      throw new UsageError('--dry-run and --force cannot go together: a dry run writes nothing, so --force would have nothing to overwrite', {
+        hint: 'Drop --force to see the file (the dry run says whether writing it would need --force), or drop --dry-run to write it',
+      });
+    }
+    refuseConnectionFlag(ctx, 'make:event');
     if (options.as !== undefined) validateEventName(options.as);
     if (options.channel !== undefined) parseChannel(options.channel, flagged[0]);
     const { dir, eventsDir } = await targetDir(ctx, options.dir);

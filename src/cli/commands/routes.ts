@@ -7,6 +7,7 @@ import { compileRules, type RuleChannelType } from '../../auth/rules.js';
 import { authRoutes, type RouteDefinition } from '../../auth/routes.js';
 import { displayPath, loadConfig } from '../../config/load.js';
 import { defineCommand } from '../command.js';
+import { refuseConnectionFlag } from '../input.js';
 import { printTable } from '../table.js';
 
 /** One channel rule as `routes --json` prints it. */
@@ -45,6 +46,7 @@ export function findPatternLine(source: string, pattern: string): number | undef
 
 export default defineCommand<RoutesResult>({
   async run(ctx) {
+    refuseConnectionFlag(ctx, 'routes');
     const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
     const routes = authRoutes(loaded.config);
     const rules = compileRules(loaded.config.channels);

@@ -48,7 +48,7 @@ export default defineCommand<WebhookVerifyResult>({
     const { verifyWebhook } = await import('../../webhook.js');
     const verification = verifyWebhook(
       { body, signature, key: options.key },
-      apps.map((a) => ({ key: String(a.connection.key), secret: String(a.connection.secret) })),
+      apps.map((a) => ({ key: String(a.connection.key), secret: a.connection.secret })),
     );
     const checked = apps.map((a) => a.name);
     if (!verification.valid && verification.reason === 'malformed-body') {
@@ -115,13 +115,39 @@ function candidates(ctx: Context, config: Parameters<typeof listConnections>[0],
     }
     return [{ name: resolved.name, connection: resolved.connection }];
   }
-  const all = [...listConnections(config, ctx.env).values()].filter(
-    (c): c is typeof c & { connection: PusherConnection } => c.connection.driver === 'pusher' && typeof c.connection.secret === 'string' && c.connection.secret !== '',
-  );
-  const scoped = ctx.options.connection ? all.filter((c) => c.name === ctx.options.connection) : all;
-  const matching = scoped.filter((c) => String(c.connection.key) === key);
+  const connections = listConnections(config, ctx.env);
+  const hasSecret = (c: { connection: PusherConnection }) => typeof c.connection.secret === 'string' && c.connection.secret !== '';
+  const selected = ctx.options.connection;
+  if (selected !== undefined) {
+    // --connection narrows the choice to one connection: say what is wrong with that one.
+    const chosen = connections.get(selected);
+    if (!chosen) {
+      throw new ConfigError(`Unknown connection "${selected}" (from --connection)`, { hint: `Known connections: ${[...connections.keys()].join(', ')}` });
+    }
+    if (chosen.connection.driver !== 'pusher') {
+      throw new ConfigError(`--connection "${selected}" uses the ${chosen.connection.driver} driver: it has no app key and secret to check a webhook against`, {
+        hint: `Drop --connection to pick the pusher connection with key ${JSON.stringify(key)}, or name a pusher connection`,
+      });
+    }
+    const app = { name: chosen.name, connection: chosen.connection };
+    if (String(app.connection.key) !== key) {
+      throw new ConfigError(`Connection "${selected}", chosen with --connection, has key ${JSON.stringify(String(app.connection.key))}, not ${JSON.stringify(key)}`, {
+        hint: 'Drop --connection to pick among all pusher connections by --key',
+      });
+    }
+    if (!hasSecret(app)) throw new ConfigError(`Connection "${selected}" has no secret to check the webhook against`, { hint: 'Set PUSHER_APP_SECRET' });
+    return [app];
+  }
+  const pusher = [...connections.values()].filter((c): c is typeof c & { connection: PusherConnection } => c.connection.driver === 'pusher');
+  const keyed = pusher.filter((c) => String(c.connection.key) === key);
+  const matching = keyed.filter(hasSecret);
   if (matching.length === 0) {
-    const known = all.map((c) => `${c.name} (${c.connection.key})`).join(', ');
+    if (keyed.length > 0) {
+      throw new ConfigError(`${keyed.map((c) => `Connection "${c.name}"`).join(', ')} has key ${JSON.stringify(key)} but no secret to check the webhook against`, {
+        hint: 'Set PUSHER_APP_SECRET',
+      });
+    }
+    const known = pusher.map((c) => `${c.name} (${c.connection.key})`).join(', ');
     throw new ConfigError(`No configured pusher connection has key ${JSON.stringify(key)}`, {
       hint: known ? `Configured: ${known}` : 'No pusher connection is configured: set PUSHER_APP_KEY and PUSHER_APP_SECRET',
     });
