@@ -171,12 +171,12 @@ async function checkConnection(ctx: Context, { config }: Findings, limits: Limit
       env: ctx.env,
       connection: resolved.name,
       logger: () => {},
+      // Doctor reports what it sees; retries would only slow down the report of a dead server.
+      timeout: limits.timeoutMs,
+      retries: limits.retries,
       onRequest: ({ method, path, status, ms }) => io.debug(`${method} ${path} → ${status ?? 'no response'} (${ms.toFixed(0)} ms)`),
     });
     const connection = broadcast.resolved.connection as PusherConnection;
-    connection.timeout = limits.timeoutMs;
-    // Doctor reports what it sees; retries would only slow down the report of a dead server.
-    connection.retries = limits.retries;
     const where = connection.host ? connectionUrl(connection) : `Pusher Channels, cluster ${connection.cluster ?? 'mt1'}`;
     const encrypted = connection.encryptionMasterKeyBase64 ? ', encryption master key set' : '';
     return {
