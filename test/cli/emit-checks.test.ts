@@ -201,9 +201,9 @@ describe('in CI, no connection configured is an error, not a green run that deli
 
 describe('flags that would be ignored are refused (exit 2, usage), naming both', () => {
   test.each([
-    [['--file', 'events.ndjson', '--data', '{}'], '--data cannot be used with --file'],
-    [['--file', 'events.ndjson', '--data', '{"id":1}'], '--data cannot be used with --file'],
-    [['--file', 'events.ndjson', '--socket-id', '1.2'], '--socket-id cannot be used with --file'],
+    [['--file', 'events.ndjson', '--data', '{}'], '--data does not apply with --file'],
+    [['--file', 'events.ndjson', '--data', '{"id":1}'], '--data does not apply with --file'],
+    [['--file', 'events.ndjson', '--socket-id', '1.2'], '--socket-id does not apply with --file'],
   ])('emit %j', async (args, message) => {
     const fault = await serve((_n, _req, res) => res.writeHead(500).end());
     const r = await runMain(['emit', ...args, '--json'], { env: fault.env });
@@ -226,7 +226,7 @@ describe('flags that would be ignored are refused (exit 2, usage), naming both',
   test('--data no longer has a default: {"a":1} and {} with --file are both refused, and a single event without --data carries {}', async ({ uid: id }) => {
     const refused = await runMain(['emit', '--file', 'events.ndjson', '--data', '{}'], { env: server.env });
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('--data cannot be used with --file');
+    expect(refused.stderr).toContain('--data does not apply with --file');
     const to = await listen(server);
     try {
       await to.subscribe(`plain-${id}`);

@@ -88,12 +88,12 @@ export default defineCommand<EmitCommandResult>({
 function refuseIgnoredFlags(options: EmitOptions): void {
   if (options.file === undefined) return;
   if (options.data !== undefined) {
-    throw new UsageError('--data cannot be used with --file: each line of the file carries its own "data"', {
+    throw new UsageError('--data does not apply with --file; each line carries its own "data"', {
       hint: 'Each line: {"channel":"orders","event":"order.shipped","data":{...}}',
     });
   }
   if (options.socketId !== undefined) {
-    throw new UsageError('--socket-id cannot be used with --file: give "socket_id" on the lines that need it');
+    throw new UsageError('--socket-id does not apply with --file; give "socket_id" on the lines that need it');
   }
 }
 
