@@ -197,7 +197,7 @@ describe('emit --file options', () => {
     const dry = await runMain(['emit', '--file', 'events.ndjson', '--dry-run', '--json'], { cwd: project.dir, env: server.env });
     expect(dry.code).toBe(0);
     expect(jsonOf('emit', dry.stdout)).toMatchObject({ ok: true, dryRun: true, events: 250, lines: 250, batchable: 248, triggers: 2 });
-    const logged = await runCli(['emit', '--file', 'events.ndjson'], { cwd: project.dir });
+    const logged = await runCli(['emit', '--file', 'events.ndjson'], { cwd: project.dir, env: { CI: '' } });
     expect(logged.code).toBe(0);
     const lines = logged.stdout.trim().split('\n');
     expect(lines).toHaveLength(251);
