@@ -7,7 +7,8 @@
  * processes affects both sides alike). Prints the machine and a Markdown table; docs/benchmarks.md records one.
  *
  * Options: --quick (fewer repetitions, for trying it out); --auth (only the auth handler comparison, more
- * rounds, no soketi: for iterating on src/auth/handler.ts); --bulk (only the two bulk comparisons).
+ * rounds, no soketi: for iterating on src/auth/handler.ts); --bulk (only the two bulk comparisons on loopback);
+ * --link (only the two bulk comparisons over a simulated 20 ms link, bench/delay-proxy.js).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -28,12 +29,17 @@ const Pusher = require('pusher');
 const QUICK = process.argv.includes('--quick');
 const AUTH_ONLY = process.argv.includes('--auth');
 const BULK_ONLY = process.argv.includes('--bulk');
+const LINK_ONLY = process.argv.includes('--link');
 
 const BULK_EVENTS = 20_000;
 const BULK_CHANNELS = 50;
 const NAIVE_EVENTS = QUICK ? 500 : 2_000;
+/** The simulated link: this many ms each way (a 20 ms round trip), through bench/delay-proxy.js. */
+const LINK_DELAY_MS = 10;
+/** Over the link the naive loop pays two round trips an event (a new connection each): keep its run short. */
+const LINK_NAIVE_EVENTS = 100;
 const MEMORY_LINES = 1_000_000;
-const ROUNDS = { startup: QUICK ? 10 : 40, emit: QUICK ? 8 : 25, bulk: QUICK ? 3 : 5, auth: AUTH_ONLY ? 5 : QUICK ? 1 : 2 };
+const ROUNDS = { startup: QUICK ? 10 : 40, emit: QUICK ? 8 : 25, bulk: QUICK ? 3 : 5, link: QUICK ? 2 : 3, auth: AUTH_ONLY ? 5 : QUICK ? 1 : 2 };
 const AUTH_SECONDS = QUICK ? 2 : 4;
 
 const started = Date.now();
@@ -188,23 +194,62 @@ async function writeNdjson(file, count, make) {
   await once(out, 'close');
 }
 
+/** The bulk input (written once per run), and its events as the official client's `triggerBatch` takes them. */
+let bulkInput;
+async function bulkFile(dir) {
+  if (!bulkInput) {
+    const file = path.join(dir, 'bulk.ndjson');
+    await writeNdjson(file, BULK_EVENTS, bulkEvent);
+    const events = Array.from({ length: BULK_EVENTS }, (_, i) => {
+      const e = bulkEvent(i);
+      return { channel: e.channel, name: e.event, data: e.data };
+    });
+    bulkInput = { file, events };
+  }
+  return bulkInput;
+}
+
+/** What a script would do: one awaited trigger at a time with the default client; events/s over `count` events. */
+async function naiveLoop(options, events, count) {
+  const pusher = new Pusher(options);
+  const t = performance.now();
+  for (let i = 0; i < count; i++) await pusher.trigger(events[i].channel, events[i].name, events[i].data);
+  return (count * 1000) / (performance.now() - t);
+}
+
+/** What bench/maxrss.cjs reported on fd 3: peak memory (MB) and CPU time (ms) of the child. */
+function usageOf(result) {
+  const text = result.output?.[3] ?? '';
+  return { rss: Number(/maxRSS=(\d+)/.exec(text)?.[1] ?? NaN) / 1024, cpuMs: Number(/cpuMs=(\d+)/.exec(text)?.[1] ?? NaN) };
+}
+
+/** bench/ceiling.js in a fresh process: its rate timed inside the loop, the whole run (spawn to exit) and its CPU time in ms. */
+function ceilingLoop(file, concurrency, client, env) {
+  const r = expectOk(
+    timed(process.execPath, ['-r', MAXRSS, path.join(ROOT, 'bench/ceiling.js'), file, String(concurrency), client], { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] }),
+    `bench/ceiling.js (${client})`,
+  );
+  return { rate: JSON.parse(r.stdout).eventsPerSecond, ms: r.ms, cpuMs: usageOf(r).cpuMs };
+}
+
+/** `broadcast emit --file` as a user runs it, whole process (reading and validating the file included). */
+function emitFile(file, count, dir, env, extra = []) {
+  const r = expectOk(
+    timed(process.execPath, ['-r', MAXRSS, BIN, 'emit', '--file', file, '--json', ...extra], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] }),
+    `broadcast emit --file ${extra.join(' ')}`.trim(),
+  );
+  const summary = JSON.parse(r.stdout);
+  if (summary.sent !== count) throw new Error(`broadcast emit --file sent ${summary.sent} of ${count}`);
+  return { rate: (count * 1000) / r.ms, ms: r.ms, inner: summary.eventsPerSecond, concurrency: summary.concurrency, ...usageOf(r) };
+}
+
 async function benchBulk(server, dir) {
   log(`bulk: ${fmt(BULK_EVENTS)} events on ${BULK_CHANNELS} channels`);
-  const file = path.join(dir, 'bulk.ndjson');
-  await writeNdjson(file, BULK_EVENTS, bulkEvent);
-  const events = Array.from({ length: BULK_EVENTS }, (_, i) => {
-    const e = bulkEvent(i);
-    return { channel: e.channel, name: e.event, data: e.data };
-  });
+  const { file, events } = await bulkFile(dir);
   const options = { appId: server.appId, key: server.key, secret: server.secret, host: '127.0.0.1', port: String(server.port), useTLS: false };
 
   // Naive: what a script would do, one awaited trigger at a time (default client).
-  const naive = async () => {
-    const pusher = new Pusher(options);
-    const t = performance.now();
-    for (let i = 0; i < NAIVE_EVENTS; i++) await pusher.trigger(events[i].channel, events[i].name, events[i].data);
-    return (NAIVE_EVENTS * 1000) / (performance.now() - t);
-  };
+  const naive = () => naiveLoop(options, events, NAIVE_EVENTS);
   // Ceiling: a tight loop of batch requests (keep-alive, several in flight, no ordering) in a fresh Node.js
   // process as the CLI runs in one, timed inside the loop (its start-up and parsing excluded), with two clients:
   // the official `triggerBatch`, and node:http with the official client's signing (broadcast's own path).
@@ -213,12 +258,9 @@ async function benchBulk(server, dir) {
   // Each run is also timed whole, spawn to exit (start-up and parsing included), as the CLI is: kept per client.
   const wholeMs = { http: [], pusher: [], socket: [] };
   const ceilingRun = (client, concurrency) => {
-    const r = expectOk(
-      timed(process.execPath, [path.join(ROOT, 'bench/ceiling.js'), file, String(concurrency), client], { env: childEnv(server.env) }),
-      `bench/ceiling.js (${client})`,
-    );
+    const r = ceilingLoop(file, concurrency, client, childEnv(server.env));
     wholeMs[client].push(r.ms);
-    return JSON.parse(r.stdout).eventsPerSecond;
+    return r.rate;
   };
   const calibrate = (client) => {
     let best = { concurrency: 32, rate: 0 };
@@ -248,16 +290,7 @@ async function benchBulk(server, dir) {
     return (BULK_EVENTS * 1000) / (performance.now() - t);
   };
   // The CLI, whole process: spawn to exit, reading and validating the file included.
-  const cli = () => {
-    const r = expectOk(
-      timed(process.execPath, ['-r', MAXRSS, BIN, 'emit', '--file', file, '--json'], { cwd: dir, env: childEnv(server.env), stdio: ['ignore', 'pipe', 'pipe', 'pipe'] }),
-      'broadcast emit --file',
-    );
-    const summary = JSON.parse(r.stdout);
-    if (summary.sent !== BULK_EVENTS) throw new Error(`broadcast emit --file sent ${summary.sent} of ${BULK_EVENTS}`);
-    const rss = Number(/maxRSS=(\d+)/.exec(r.output?.[3] ?? '')?.[1] ?? NaN) / 1024;
-    return { rate: (BULK_EVENTS * 1000) / r.ms, ms: r.ms, inner: summary.eventsPerSecond, rss };
-  };
+  const cli = () => emitFile(file, BULK_EVENTS, dir, childEnv(server.env));
 
   // Calibration (which also warms up the server and the loopback).
   const clients = { http: calibrate('http'), pusher: calibrate('pusher') };
@@ -318,6 +351,88 @@ async function benchBulk(server, dir) {
   );
 }
 
+/** bench/delay-proxy.js in its own process (its CPU is the "network", kept out of this process's event loop). */
+async function startLinkProxy(port) {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench/delay-proxy.js'), String(port), String(LINK_DELAY_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proxyPort = await new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`bench/delay-proxy.js exited with ${code}`)));
+    child.stdout.on('data', (d) => {
+      const m = /listening (\d+)/.exec(d.toString());
+      if (m) resolve(Number(m[1]));
+    });
+  });
+  return { port: proxyPort, stop: () => child.kill('SIGTERM') };
+}
+
+/**
+ * Bulk over a real link: the same three senders as the loopback comparison, each through a proxy adding 10 ms
+ * each way. Here every request waits on the network, not on the client's CPU, and what decides throughput is
+ * how many requests are in flight. The ceiling loop runs with emit --file's default concurrency, so the ratio is
+ * what emit --file's ordering, checks and start-up cost at equal concurrency; one more pass at 64 in flight
+ * (both sides) shows what the concurrency is worth.
+ */
+async function benchLink(server, dir) {
+  const { file, events } = await bulkFile(dir);
+  const proxy = await startLinkProxy(server.port);
+  try {
+    log(`link: ${fmt(BULK_EVENTS)} events through a ${LINK_DELAY_MS} ms-each-way proxy (naive loop: ${LINK_NAIVE_EVENTS} events)`);
+    const env = childEnv({ ...server.env, PUSHER_PORT: String(proxy.port) });
+    const options = { appId: server.appId, key: server.key, secret: server.secret, host: '127.0.0.1', port: String(proxy.port), useTLS: false };
+    const naive = await naiveLoop(options, events, LINK_NAIVE_EVENTS);
+    // The loop runs at the concurrency emit --file reports it used (its default).
+    let concurrency;
+    const results = { ceiling: [], ceilingMs: [], ceilingCpu: [], cli: [], cliMs: [], cliCpu: [], inner: [] };
+    for (let i = 0; i < ROUNDS.link; i++) {
+      const c = emitFile(file, BULK_EVENTS, dir, env);
+      concurrency = c.concurrency;
+      results.cli.push(c.rate);
+      results.cliMs.push(c.ms);
+      results.cliCpu.push(c.cpuMs);
+      results.inner.push(c.inner);
+      const loop = ceilingLoop(file, concurrency, 'http', env);
+      results.ceiling.push(loop.rate);
+      results.ceilingMs.push(loop.ms);
+      results.ceilingCpu.push(loop.cpuMs);
+    }
+    const wide = { ceiling: ceilingLoop(file, 64, 'http', env).rate, cli: emitFile(file, BULK_EVENTS, dir, env, ['--concurrency', '64']) };
+    const ceiling = median(results.ceiling);
+    const cli = median(results.cli);
+    addRow({
+      name: `Bulk over a 20 ms link: \`emit --file\` ${fmt(BULK_EVENTS)} events (defaults: ${concurrency} in flight) vs naive sequential \`pusher.trigger\``,
+      baseline: `${fmt(naive)} events/s`,
+      value: `${fmt(cli)} events/s`,
+      ratio: cli / naive,
+      ratioText: `${fmt(cli / naive)}×`,
+      target: '≥ 100×',
+      pass: cli / naive >= 100,
+    });
+    addRow({
+      name: `Bulk over a 20 ms link: \`emit --file\` (whole process) vs tight batch loop, both ${concurrency} in flight`,
+      baseline: `${fmt(ceiling)} events/s`,
+      value: `${fmt(cli)} events/s`,
+      ratio: cli / ceiling,
+      ratioText: `${(cli / ceiling).toFixed(2)}×`,
+      target: '≥ 0.9×',
+      pass: cli / ceiling >= 0.9,
+    });
+    notes.push(
+      `Link: bench/delay-proxy.js between the client and soketi adds ${LINK_DELAY_MS} ms each way (a ${2 * LINK_DELAY_MS} ms round trip) and holds a new ` +
+        `connection's first bytes one round trip more, as TCP's handshake does; soketi closes every connection after its answer, so each request ` +
+        `costs two round trips. ${ROUNDS.link} interleaved rounds, medians. The naive loop (${LINK_NAIVE_EVENTS} events) takes ${fmt(1000 / naive, 1)} ms an event. ` +
+        `The tight loop is bench/ceiling.js with \`node:http\` and ${concurrency} requests in flight, timed inside the loop; \`emit --file\` is timed from spawn to exit ` +
+        `(${fmt(median(results.cliMs))} ms), its own summary reports ${fmt(median(results.inner))} events/s for the sending part ` +
+        `(${(median(results.inner) / ceiling).toFixed(2)}× the loop); timed the same way, spawn to exit, the loop's process takes ${fmt(median(results.ceilingMs))} ms ` +
+        `(\`emit --file\` is ${(median(results.ceilingMs) / median(results.cliMs)).toFixed(2)}× its speed). CPU time: \`emit --file\` ${fmt(median(results.cliCpu))} ms ` +
+        `(${fmt((100 * median(results.cliCpu)) / median(results.cliMs))}% of a core over its run), the loop's process ${fmt(median(results.ceilingCpu))} ms; ` +
+        `a client that gets less CPU than that (other processes on the 2 cores) is CPU-bound again. At 64 in flight (one pass): the loop ${fmt(wide.ceiling)} events/s, ` +
+        `\`emit --file --concurrency 64\` ${fmt(wide.cli.rate)} events/s whole process (${(wide.cli.rate / wide.ceiling).toFixed(2)}× the loop; ` +
+        `${(wide.cli.rate / cli).toFixed(2)}× the default's throughput).`,
+    );
+  } finally {
+    proxy.stop();
+  }
+}
+
 async function benchMemory(dir) {
   log(`memory: emit --file --dry-run of ${fmt(MEMORY_LINES)} lines`);
   const make = (i) => ({ channel: `orders-${i % 1000}`, event: 'order.updated', data: { id: i, status: 'shipped', items: [1, 2, 3] } });
@@ -330,8 +445,7 @@ async function benchMemory(dir) {
       timed(process.execPath, ['-r', MAXRSS, ...args], { cwd: dir, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe', 'pipe'] }),
       args.join(' '),
     );
-    const match = /maxRSS=(\d+)/.exec(r.output?.[3] ?? '') ?? /maxRSS=(\d+)/.exec(r.stderr);
-    return { mb: Number(match?.[1] ?? NaN) / 1024, ms: r.ms, stdout: r.stdout };
+    return { mb: usageOf(r).rss, ms: r.ms, stdout: r.stdout };
   };
   const baseline = rss(['-e', '0']);
   const tenK = rss([BIN, 'emit', '--file', small, '--dry-run', '--json']);
@@ -447,19 +561,21 @@ async function main() {
   log('starting soketi');
   const server = await startSoketi();
   let failure;
+  const only = BULK_ONLY || LINK_ONLY;
   try {
-    if (!BULK_ONLY) {
+    if (!only) {
       await benchStartup();
       await benchEmit(server, dir);
     }
-    await benchBulk(server, dir);
-    if (!BULK_ONLY) await benchMemory(dir);
+    if (BULK_ONLY || !only) await benchBulk(server, dir);
+    if (LINK_ONLY || !only) await benchLink(server, dir);
+    if (!only) await benchMemory(dir);
   } catch (error) {
     failure = error;
   } finally {
     await server.stop();
   }
-  if (!failure && !BULK_ONLY) {
+  if (!failure && !only) {
     try {
       await benchAuth();
     } catch (error) {

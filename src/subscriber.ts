@@ -4,9 +4,9 @@
  * `broadcast listen`, `broadcast doctor` and `broadcast bench`; pusher-js is loaded only when one is created.
  *
  * The steps, each a function below: `connect` (pusher-js, a TCP probe, a time limit, the caller's signal),
- * `sign` (each subscription, as an auth route would), `subscribe` (until the server confirms), `route` (events
- * and member changes to the callbacks; pusher-js has already decrypted encrypted channels' events) and `watch`
- * (losses after connecting).
+ * `sign` (each subscription, as an auth route would), `subscribe` (until the server confirms), `route` (events,
+ * member changes and cache misses to the callbacks; pusher-js has already decrypted encrypted channels' events)
+ * and `watch` (drops and losses after connecting, explained by their close codes: core/close-codes.ts).
  */
 import { connect as tcpConnect } from 'node:net';
 import type {
@@ -18,6 +18,7 @@ import type {
 } from 'pusher-js';
 import { createSigner, missingMasterKey, presenceChannelData, signSubscription, type ChannelAuth, type Signer } from './auth/sign.js';
 import { channelType } from './core/channels.js';
+import { explainCloseCode, isRefusal, type CloseCodeInfo } from './core/close-codes.js';
 import { connectionUrl, ENV_VARS, type PusherConnection } from './config/schema.js';
 import { DeliveryError, UsageError, type BroadcastError } from './core/errors.js';
 
@@ -45,10 +46,23 @@ export interface MemberChange {
   receivedAt: number;
 }
 
+/** A WebSocket close code (or `pusher:error` code) the server sent, explained; `reason` is the server's own text. */
+export interface CloseCode extends CloseCodeInfo {
+  reason?: string;
+}
+
 /** A pusher-js connection state change (`initialized`, `connecting`, `connected`, `unavailable`, `failed`, `disconnected`). */
 export interface StateChange {
   previous: string;
   current: string;
+  /** Leaving `connected`: the close code the server gave for the drop, when it gave one. */
+  closeCode?: CloseCode;
+}
+
+/** A cache channel (`cache-`, `private-cache-`, `presence-cache-`, `private-encrypted-cache-`) had no cached event to send on subscribing. */
+export interface CacheMiss {
+  channel: string;
+  receivedAt: number;
 }
 
 export interface SubscriberOptions {
@@ -56,11 +70,18 @@ export interface SubscriberOptions {
   user?: { id: string | number; info?: unknown };
   onEvent?: (event: ReceivedEvent) => void;
   onMember?: (change: MemberChange) => void;
+  /**
+   * The server had no cached event for a cache channel when it was subscribed (`pusher:cache_miss`). When it
+   * has one, that event arrives through `onEvent` like any other.
+   */
+  onCacheMiss?: (miss: CacheMiss) => void;
   /** Every connection state change (`connecting`, `connected`, `unavailable`, …). */
   onState?: (change: StateChange) => void;
   /**
    * The connection was lost for good after it was established (the server refused the app key, stayed
    * unreachable for `unavailableTimeout`, …). Transient drops that pusher-js recovers from are not reported.
+   * The subscriber disconnects, and pending subscriptions reject with the same error. When the server gave a
+   * close code, the error's `details.closeCode` is a {@link CloseCode}.
    */
   onError?: (error: DeliveryError) => void;
   /** Give up connecting after this long (default 10000 ms). */
@@ -120,17 +141,6 @@ interface Target {
 
 const CREDENTIALS_HINT = `Check the app id, key and secret of the connection (${ENV_VARS.appId}, ${ENV_VARS.key}, ${ENV_VARS.secret})`;
 const ADDRESS_HINT = `Is the server running? Check the host and port of the connection (${ENV_VARS.host}, ${ENV_VARS.port}, ${ENV_VARS.scheme})`;
-
-/** Pusher protocol close codes 4000-4099: the server will not accept this connection; pusher-js does not retry. */
-const FATAL_CODES: Record<number, string> = {
-  4001: 'the server does not know this app key',
-  4003: 'the app is disabled',
-  4004: 'the app is over its connection quota',
-  4005: 'the path was not found',
-  4006: 'the protocol version is not supported',
-  4007: 'the client is not supported',
-  4009: 'the connection is not authorized',
-};
 
 function targetOf(connection: PusherConnection, options: SubscriberOptions): Target {
   const address = webSocketAddress(connection);
@@ -234,13 +244,14 @@ async function connect(client: PusherInstance, target: Target, options: Subscrib
 function connected(client: PusherInstance, target: Target, onState: SubscriberOptions['onState'], settled: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
     const connection = client.connection;
+    const closes = closeTracker();
     const onChange = (change: StateChange) => {
       onState?.(change);
-      const failure = stateFailure(change.current, target, 'connect');
+      const failure = stateFailure(change.current, target, 'connect', closes.last);
       if (failure) reject(failure);
     };
     const onError = (raw: unknown) => {
-      const refused = refusal(raw, target);
+      const refused = closes.seen(raw, target, 'connect');
       if (refused) reject(refused);
     };
     const onConnected = () => resolve(connection.socket_id);
@@ -293,20 +304,26 @@ function cancellation(signal: AbortSignal | undefined, settled: AbortSignal): Pr
 
 // ---- watch ----
 
-/** After connecting: every state change to onState, and the first loss pusher-js will not recover from to onError. */
-function watch(client: PusherInstance, target: Target, options: SubscriberOptions, life: AbortSignal): void {
+/**
+ * After connecting: every state change to onState (a drop with the close code that caused it), and the first
+ * loss pusher-js will not recover from to `lost`.
+ */
+function watch(client: PusherInstance, target: Target, options: SubscriberOptions, life: AbortSignal, lost: (error: DeliveryError) => void): void {
   const connection = client.connection;
+  const closes = closeTracker();
   let reported = false;
   const report = (error: DeliveryError | undefined) => {
     if (!error || reported) return;
     reported = true;
-    options.onError?.(error);
+    lost(error);
   };
   const onChange = (change: StateChange) => {
-    options.onState?.(change);
-    report(stateFailure(change.current, target, 'watch'));
+    const closeCode = change.previous === 'connected' ? closes.last : undefined;
+    if (change.current === 'connected') closes.clear();
+    options.onState?.(closeCode ? { ...change, closeCode } : change);
+    report(stateFailure(change.current, target, 'watch', closes.last));
   };
-  const onError = (raw: unknown) => report(refusal(raw, target));
+  const onError = (raw: unknown) => report(closes.seen(raw, target, 'watch'));
   connection.bind('state_change', onChange);
   connection.bind('error', onError);
   onAbort(life, () => {
@@ -315,23 +332,69 @@ function watch(client: PusherInstance, target: Target, options: SubscriberOption
   });
 }
 
-/** The states pusher-js gives up in, as errors: while connecting, or after the connection was up. */
-function stateFailure(state: string, target: Target, phase: 'connect' | 'watch'): DeliveryError | undefined {
-  if (state !== 'failed' && state !== 'unavailable') return undefined;
-  if (phase === 'watch') return new DeliveryError(`Lost the WebSocket connection to ${target.where} (state "${state}")`, { hint: ADDRESS_HINT });
-  return state === 'failed'
-    ? new DeliveryError(`pusher-js cannot open a WebSocket to ${target.where} (state "failed")`, { hint: ADDRESS_HINT })
-    : new DeliveryError(`The WebSocket server at ${target.where} is unavailable`, { hint: ADDRESS_HINT });
+/**
+ * The close codes pusher-js reports as `error` events (a close frame's code, or a `pusher:error` message's):
+ * `seen` keeps the last one and returns the refusal when the code means the server will not take this
+ * connection (4000-4099).
+ */
+function closeTracker(): {
+  readonly last: CloseCode | undefined;
+  seen(raw: unknown, target: Target, phase: Phase): DeliveryError | undefined;
+  clear(): void;
+} {
+  let last: CloseCode | undefined;
+  return {
+    get last() {
+      return last;
+    },
+    seen(raw, target, phase) {
+      const code = closeCodeOf(raw);
+      if (!code) return undefined;
+      // soketi sends a `pusher:error` with its reason, then a close frame with the same code and no reason.
+      last = !code.reason && last?.code === code.code && last.reason ? { ...code, reason: last.reason } : code;
+      return isRefusal(last.code) ? closedError(target, last, phase === 'connect' ? 'refused' : 'closed') : undefined;
+    },
+    clear() {
+      last = undefined;
+    },
+  };
 }
 
-/** A pusher-js error event that means the server will not take this connection (close codes 4000-4099). */
-function refusal(raw: unknown, target: Target): DeliveryError | undefined {
+/** The code and the server's text in a pusher-js error event, explained; undefined when it carries no code. */
+function closeCodeOf(raw: unknown): CloseCode | undefined {
   const e = raw as { data?: { code?: unknown; message?: unknown }; error?: { data?: { code?: unknown; message?: unknown } } } | null;
   const data = e?.error?.data ?? e?.data;
-  const code = typeof data?.code === 'number' ? data.code : undefined;
-  if (code === undefined || code < 4000 || code > 4099) return undefined;
-  const reason = (typeof data?.message === 'string' && data.message) || FATAL_CODES[code] || 'the server refused the connection';
-  return new DeliveryError(`The server at ${target.where} refused the WebSocket connection (${code}): ${reason}`, { hint: CREDENTIALS_HINT });
+  if (typeof data?.code !== 'number') return undefined;
+  const reason = typeof data.message === 'string' && data.message ? data.message : undefined;
+  return { ...explainCloseCode(data.code), ...(reason ? { reason } : {}) };
+}
+
+/** The error for a connection the server closed with `code`: its meaning, the server's words, and what to do. */
+function closedError(target: Target, code: CloseCode, how: 'refused' | 'closed' | 'lost', state?: string): DeliveryError {
+  const said = code.reason ? ` The server said: "${code.reason}"` : '';
+  const what = {
+    refused: 'refused the WebSocket connection',
+    closed: 'closed the WebSocket connection',
+    lost: `closed the WebSocket connection and it did not come back (state "${state}")`,
+  }[how];
+  return new DeliveryError(`The server at ${target.where} ${what}: close code ${code.code}, ${code.meaning}.${said}`, {
+    hint: code.hint,
+    details: { closeCode: code },
+  });
+}
+
+/** The states pusher-js gives up in, as errors: while connecting, or after the connection was up. */
+/** Connecting (until the first `connected`), or watching an established connection. */
+type Phase = 'connect' | 'watch';
+
+function stateFailure(state: string, target: Target, phase: Phase, code: CloseCode | undefined): DeliveryError | undefined {
+  // `disconnected` is only seen here when pusher-js gave up by itself: disconnect() stops watching first.
+  if (state !== 'failed' && state !== 'unavailable' && state !== 'disconnected') return undefined;
+  if (code) return closedError(target, code, phase === 'connect' ? 'refused' : 'lost', state);
+  if (phase === 'watch') return new DeliveryError(`Lost the WebSocket connection to ${target.where} (state "${state}")`, { hint: ADDRESS_HINT });
+  return state === 'unavailable'
+    ? new DeliveryError(`The WebSocket server at ${target.where} is unavailable`, { hint: ADDRESS_HINT })
+    : new DeliveryError(`pusher-js cannot open a WebSocket to ${target.where} (state "${state}")`, { hint: ADDRESS_HINT });
 }
 
 function socketReason(error: NodeJS.ErrnoException): string {
@@ -358,7 +421,10 @@ class NodeSubscriber implements Subscriber {
     this.signer = parts.signer;
     this.options = parts.options;
     this.socketId = parts.socketId;
-    watch(client, this.target, this.options, this.life.signal);
+    watch(client, this.target, this.options, this.life.signal, (error) => {
+      this.options.onError?.(error);
+      this.close(error);
+    });
     const { signal } = this.options;
     if (signal) {
       const stop = () => this.disconnect();
@@ -369,7 +435,7 @@ class NodeSubscriber implements Subscriber {
   }
 
   subscribe(name: string): Promise<void> {
-    const problem = this.life.signal.aborted ? disconnected() : subscriptionProblem(name, this.signer, this.options.user);
+    const problem = this.life.signal.aborted ? disconnected(this.life.signal) : subscriptionProblem(name, this.signer, this.options.user);
     if (problem) return Promise.reject(problem);
     const existing = this.channels.get(name);
     if (existing?.subscribed) return Promise.resolve();
@@ -392,8 +458,13 @@ class NodeSubscriber implements Subscriber {
   }
 
   disconnect(): void {
+    this.close();
+  }
+
+  /** Ends the connection; `lost` (the connection was lost for good) is what pending subscriptions reject with. */
+  private close(lost?: DeliveryError): void {
     if (this.life.signal.aborted) return;
-    this.life.abort();
+    this.life.abort(lost);
     this.client.disconnect();
   }
 
@@ -405,8 +476,9 @@ class NodeSubscriber implements Subscriber {
   }
 }
 
-function disconnected(): DeliveryError {
-  return new DeliveryError('The subscriber is disconnected');
+/** Why a subscriber's connection is over: the loss that ended it, else a disconnect by its owner. */
+function disconnected(life: AbortSignal): DeliveryError {
+  return life.reason instanceof DeliveryError ? life.reason : new DeliveryError('The subscriber is disconnected');
 }
 
 /** Resolves when the server confirms the subscription; rejects when it refuses, does not answer, or the subscriber closes. */
@@ -422,7 +494,7 @@ function confirmation(channel: PusherChannel, name: string, target: Target, life
     };
     const onSucceeded = () => settle();
     const onRefused = (raw: unknown) => settle(subscriptionError(name, raw));
-    const onClosed = () => settle(disconnected());
+    const onClosed = () => settle(disconnected(life));
     const timer = setTimeout(
       () => settle(new DeliveryError(`The server did not confirm the subscription to ${name} within ${target.subscribeTimeoutMs} ms`, { hint: ADDRESS_HINT })),
       target.subscribeTimeoutMs,
@@ -435,12 +507,16 @@ function confirmation(channel: PusherChannel, name: string, target: Target, life
 
 const MEMBER_EVENTS: Record<string, MemberChange['action']> = { 'pusher:member_added': 'added', 'pusher:member_removed': 'removed' };
 
-/** A channel's events to onEvent and its member changes to onMember; protocol events are dropped. */
+/**
+ * A channel's events to onEvent, its member changes to onMember and a cache channel's miss to onCacheMiss;
+ * other protocol events are dropped. (A cache channel's cached event comes as an ordinary event.)
+ */
 function route(channel: string, options: SubscriberOptions): (event: string, data: unknown) => void {
   return (event, data) => {
     const receivedAt = Date.now();
     const action = MEMBER_EVENTS[event];
     if (action) options.onMember?.({ channel, action, member: memberOf(data), receivedAt });
+    else if (event === 'pusher:cache_miss') options.onCacheMiss?.({ channel, receivedAt });
     else if (!event.startsWith('pusher:') && !event.startsWith('pusher_internal:')) options.onEvent?.({ channel, event, data, receivedAt });
   };
 }

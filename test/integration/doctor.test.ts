@@ -21,6 +21,7 @@ interface Check {
   detail: string;
   hint?: string;
   latencyMs?: number;
+  closeCode?: { code: number; meaning: string; hint: string; reconnect: string; reason?: string };
 }
 const byName = (checks: Check[]) => Object.fromEntries(checks.map((c) => [c.name, c]));
 const ALL = ['config', 'connection', 'server', 'credentials', 'websocket', 'roundtrip', 'auth-route'];
@@ -77,6 +78,25 @@ describe('doctor', () => {
     expect(checks.roundtrip!.status).toBe('skip');
     expect(r.stderr).toContain('error: 2 checks failed: credentials, websocket');
     expect(r.stdout + r.stderr).not.toContain(wrong);
+  });
+
+  test('a wrong app key fails the websocket check with close code 4001 explained, as JSON and for a person', async () => {
+    const env = { ...server.env, PUSHER_APP_KEY: server.appId };
+    const r = await runMain(['doctor', '--json'], { env });
+    expect(r.code).toBe(1);
+    const checks = byName((jsonOf('doctor', r.stdout) as { checks: Check[] }).checks);
+    expect(checks.websocket).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('refused the WebSocket connection: close code 4001, app does not exist'),
+      hint: expect.stringContaining('not its app id'),
+      closeCode: { code: 4001, meaning: 'app does not exist: the server knows no app with this key', reconnect: 'never', reason: `App key ${server.appId} does not exist.` },
+    });
+    expect(checks.websocket!.hint).toBe(checks.websocket!.closeCode!.hint);
+    expect(checks.roundtrip!.status).toBe('skip');
+
+    const shown = await runMain(['doctor'], { env });
+    expect(shown.stdout).toMatch(/✗ websocket\s+The server at ws:\/\/127\.0\.0\.1:\d+ refused the WebSocket connection: close code 4001, app does not exist/);
+    expect(shown.stdout).toMatch(/hint: Check PUSHER_APP_KEY: it must be the app's key, not its app id \(a common mix-up\)/);
   });
 
   test('fails quickly on an unreachable server and skips the checks that need it', async () => {

@@ -6,12 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Broadcast } from '../../src/core/broadcast.js';
-import { afterAll, describe, expect, inject, test } from '../helpers/fixtures.js';
+import { afterAll, beforeAll, describe, expect, inject, test } from '../helpers/fixtures.js';
 import { listen as pusherClient } from '../helpers/listener.js';
 import { runMain, startMain } from '../helpers/main.js';
 import { startCli, type Output } from '../helpers/running.js';
 import { expectSchema, jsonOf } from '../helpers/schema.js';
-import { freePort, type SoketiServer } from '../helpers/soketi.js';
+import { freePort, startSoketi, type SoketiServer } from '../helpers/soketi.js';
 
 const server = inject('soketi') as SoketiServer;
 const masterKey = randomBytes(32).toString('base64');
@@ -83,6 +83,42 @@ describe('listen --json streams what arrives', () => {
     expect(recordsOf(run).find((r) => r.type === 'event')).toMatchObject({ channel, event: 'secret.updated', data: { code: 'xyzzy' } });
   });
 
+  test('cache channels of every kind: an empty cache is a cacheMiss record (not counted), then events arrive as usual', async ({ uid }) => {
+    const channels = [`cache-quotes-${uid}`, `private-cache-desk-${uid}`, `presence-cache-room-${uid}`, `private-encrypted-cache-vault-${uid}`];
+    const run = startMain(['listen', channels.join(','), '--json', '--user', '3', '--count', '1', '--duration', '15s'], { env });
+    await run.waitForRecord(subscribed);
+    for (const channel of channels) await run.waitForRecord((r) => r.type === 'cacheMiss' && r.channel === channel);
+    await broadcast.channel(channels[3]!, 'quote.updated', { price: 7 });
+    expect((await run.exited()).code).toBe(0);
+    const records = recordsOf(run);
+    const misses = records.filter((r) => r.type === 'cacheMiss');
+    expect(misses.map((r) => r.channel).sort()).toEqual([...channels].sort());
+    for (const miss of misses) expect(Date.parse(miss.receivedAt as string)).toBeGreaterThan(Date.now() - 60_000);
+    // Every miss comes after `subscribed`, and the event is the one counted.
+    expect(records.findIndex(subscribed)).toBeLessThan(records.findIndex((r) => r.type === 'cacheMiss'));
+    expect(records.filter((r) => r.type === 'event')).toMatchObject([{ channel: channels[3], event: 'quote.updated', data: { price: 7 } }]);
+    expect(records.at(-1)).toEqual({ type: 'result', ok: true, status: 'done', events: 1 });
+  });
+
+  test('a cache channel\'s last event, sent before anyone listened, arrives on subscribing as an ordinary event', async ({ uid }) => {
+    const channels = [`cache-prices-${uid}`, `private-cache-orders-${uid}`];
+    await broadcast.channel(channels[0]!, 'price.updated', { price: 1 });
+    await broadcast.channel(channels[0]!, 'price.updated', { price: 2 });
+    await broadcast.channel(channels[1]!, 'order.shipped', { id: 9 });
+    const run = startMain(['listen', channels.join(','), '--json', '--count', '2', '--duration', '15s'], { env });
+    expect((await run.exited()).code).toBe(0);
+    const records = recordsOf(run);
+    expect(records.some((r) => r.type === 'cacheMiss')).toBe(false);
+    const events = records.filter((r) => r.type === 'event').map(({ channel, event, data }) => ({ channel, event, data }));
+    expect(events).toEqual(
+      expect.arrayContaining([
+        { channel: channels[0], event: 'price.updated', data: { price: 2 } },
+        { channel: channels[1], event: 'order.shipped', data: { id: 9 } },
+      ]),
+    );
+    expect(events).toHaveLength(2);
+  });
+
   test('--events filters by name and --count stops after that many matches', async ({ uid }) => {
     const channel = `filtered-${uid}`;
     const run = startMain(['listen', channel, '--json', '--events', 'wanted,also', '--count', '2', '--duration', '15s'], { env });
@@ -143,6 +179,16 @@ describe('listen for a person', () => {
     expect(exit.stderr).toContain('Done after 2 events');
   });
 
+  test('an empty cache channel is a line too', async ({ uid }) => {
+    const channel = `cache-plain-${uid}`;
+    const run = startMain(['listen', channel, '--duration', '15s'], { env });
+    await run.waitForStderr(/Listening on/);
+    await run.waitForRecord((r) => typeof r.line === 'string' && r.line.includes('cache miss'));
+    run.signal('SIGINT');
+    const exit = await run.exited();
+    expect(exit.stdout).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} ${channel} cache miss: no event cached yet\n$`));
+  });
+
   test('on a terminal, object data is indented; presence joins and leaves are lines too', async ({ uid }) => {
     const channel = `presence-tty-${uid}`;
     const run = startMain(['listen', channel, '--count', '1', '--duration', '15s', '--no-color'], { env, tty: { stdout: true } });
@@ -186,13 +232,23 @@ describe('listen ends as asked', () => {
 });
 
 describe('listen fails fast and clearly', () => {
-  test('a wrong app key exits 1 with the server\'s reason', async ({ uid }) => {
+  test('a wrong app key exits 1 with close code 4001 explained: what it means, the server\'s reason, what to check', async ({ uid }) => {
     const r = await runMain(['listen', `k-${uid}`, '--json'], { env: { ...env, PUSHER_APP_KEY: 'no-such-key' } });
     expect(r.code).toBe(1);
     expect(r.ms).toBeLessThan(5000);
-    expect(r.stderr).toContain('refused the WebSocket connection (4001)');
-    expect(r.stderr).toContain('PUSHER_APP_KEY');
-    expect(jsonOf('listen', r.stdout)).toMatchObject({ type: 'result', ok: false, events: 0, error: { code: 'delivery', exitCode: 1 } });
+    expect(r.stderr).toContain('refused the WebSocket connection: close code 4001, app does not exist');
+    expect(r.stderr).toContain('The server said: "App key no-such-key does not exist."');
+    expect(r.stderr).toMatch(/hint: Check PUSHER_APP_KEY: it must be the app's key, not its app id/);
+    const result = jsonOf('listen', r.stdout);
+    expect(result).toMatchObject({ type: 'result', ok: false, events: 0, error: { code: 'delivery', exitCode: 1 } });
+    expect(result.error.details.closeCode).toEqual({
+      code: 4001,
+      meaning: 'app does not exist: the server knows no app with this key',
+      hint: expect.stringContaining('not its app id'),
+      reconnect: 'never',
+      reason: 'App key no-such-key does not exist.',
+    });
+    expect(result.error.hint).toBe(result.error.details.closeCode.hint);
   });
 
   test('a wrong secret: the private subscription is refused, exit 1, the secret never printed', async ({ uid }) => {
@@ -246,6 +302,64 @@ describe('listen fails fast and clearly', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(jsonOf('listen', r.stdout)).toMatchObject({ ok: false, error: { code, exitCode: 2 } });
+  });
+});
+
+describe('listen explains the close codes of its own soketi servers', () => {
+  let signIn: SoketiServer;
+  let doomed: SoketiServer;
+  beforeAll(async () => {
+    // One requires user sign-in within 1 s (listen does not sign in); the other is stopped during a listen.
+    [signIn, doomed] = await Promise.all([
+      startSoketi({ env: { SOKETI_DEFAULT_APP_USER_AUTHENTICATION: 'true', SOKETI_USER_AUTHENTICATION_TIMEOUT: '1000' } }),
+      startSoketi(),
+    ]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([signIn?.stop(), doomed?.stop()]);
+  });
+
+  test('4009: a server that requires user sign-in closes the connection; exit 1 with the code explained', async ({ uid }) => {
+    const json = startMain(['listen', `news-${uid}`, '--json', '--duration', '20s'], { env: signIn.env });
+    const person = startMain(['listen', `news-${uid}`, '--duration', '20s'], { env: signIn.env });
+    await json.waitForRecord(subscribed);
+    const [exit, shown] = await Promise.all([json.exited(10_000), person.exited(10_000)]);
+    expect(exit.code).toBe(1);
+    expect(exit.ms).toBeLessThan(8000);
+    const result = recordsOf(json).at(-1)!;
+    expect(result).toMatchObject({ type: 'result', ok: false, events: 0, error: { code: 'delivery', exitCode: 1 } });
+    expect((result.error as { details: unknown }).details).toEqual({
+      closeCode: {
+        code: 4009,
+        meaning: 'unauthorized: the connection was not authorized in time',
+        hint: expect.stringContaining('requires user sign-in'),
+        reconnect: 'never',
+        reason: 'Connection not authorized within timeout.',
+      },
+    });
+    expect(shown.code).toBe(1);
+    expect(shown.stderr).toContain('closed the WebSocket connection: close code 4009');
+    expect(shown.stderr).toContain('close code 4009, unauthorized: the connection was not authorized in time');
+    expect(shown.stderr).toMatch(/hint: The server requires user sign-in \(pusher:signin\)/);
+  });
+
+  test('4200: a server that shuts down asks clients to reconnect; the state record and the line say so', async ({ uid }) => {
+    const json = startMain(['listen', `news-${uid}`, '--json'], { env: doomed.env });
+    const person = startMain(['listen', `news-${uid}`], { env: doomed.env });
+    await Promise.all([json.waitForRecord(subscribed), person.waitForStderr(/Listening on/)]);
+    const stopped = doomed.stop();
+    const drop = await json.waitForRecord((r) => r.type === 'state' && r.current === 'connecting');
+    expect(drop).toMatchObject({
+      previous: 'connected',
+      closeCode: { code: 4200, meaning: 'generic reconnect: the server asked the client to reconnect', reconnect: 'immediately', reason: expect.any(String) },
+    });
+    await person.waitForStderr(/connection lost \(close code 4200, generic reconnect: the server asked the client to reconnect\); reconnecting…/);
+    json.signal('SIGINT');
+    person.signal('SIGINT');
+    expect((await json.exited()).code).toBe(130);
+    expect((await person.exited()).code).toBe(130);
+    recordsOf(json);
+    await stopped;
   });
 });
 

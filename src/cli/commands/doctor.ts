@@ -13,7 +13,7 @@ import type { Broadcast } from '../../core/broadcast.js';
 import { connectionUrl, ENV_VARS, resolveConnection, secretsOf, type BroadcastConfig, type PusherConnection } from '../../config/schema.js';
 import { BroadcastError } from '../../core/errors.js';
 import { DEFAULTS } from '../../config/defaults.js';
-import type { ReceivedEvent, Subscriber } from '../../subscriber.js';
+import type { CloseCode, ReceivedEvent, Subscriber } from '../../subscriber.js';
 import { defineCommand } from '../command.js';
 import { stoppedBy, type Context, type NetworkOptions } from '../context.js';
 import type { Io } from '../io.js';
@@ -29,6 +29,8 @@ export interface Check {
   hint?: string;
   /** roundtrip: milliseconds from sending the event to receiving it. */
   latencyMs?: number;
+  /** websocket: the close code the server refused the connection with, explained. */
+  closeCode?: CloseCode;
 }
 
 export interface DoctorResult {
@@ -353,7 +355,8 @@ function progressLine(io: Io): { show(text: string): void; clear(): void } {
 function failed(error: unknown): Omit<Check, 'name'> {
   const message = error instanceof Error ? error.message : String(error);
   const hint = error instanceof BroadcastError ? error.hint : undefined;
-  return { status: 'fail', detail: message.split('\n')[0]!, ...(hint ? { hint } : {}) };
+  const closeCode = error instanceof BroadcastError ? (error.details?.closeCode as CloseCode | undefined) : undefined;
+  return { status: 'fail', detail: message.split('\n')[0]!, ...(hint ? { hint } : {}), ...(closeCode ? { closeCode } : {}) };
 }
 
 function since(started: number): number {

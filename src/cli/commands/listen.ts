@@ -1,7 +1,8 @@
 /**
  * `broadcast listen <channels>`: subscribes with pusher-js (private, presence and encrypted channels signed
  * locally with the app secret) and streams what arrives as records: `subscribed` once every channel is,
- * then `event`, `member` and `state` (reconnects) records; NDJSON with --json, lines for a person otherwise.
+ * then `event`, `member`, `cacheMiss` (an empty cache channel) and `state` (reconnects, with the close code
+ * explained) records; NDJSON with --json, lines for a person otherwise.
  * Ends on --count, --duration, a stop signal or a closed stdout; fails fast when the server cannot be used.
  *
  * The steps: `planOf` (everything typed, checked before connecting), `serverOf` (the connection),
@@ -14,7 +15,7 @@ import { BroadcastError, ConfigError, DeliveryError, UsageError } from '../../co
 import { validateChannelName } from '../../core/validation.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import { ENV_VARS, type PusherConnection } from '../../config/schema.js';
-import { createSubscriber, type Member, type MemberChange, type ReceivedEvent, type StateChange, type Subscriber } from '../../subscriber.js';
+import { createSubscriber, type CacheMiss, type CloseCode, type Member, type MemberChange, type ReceivedEvent, type StateChange, type Subscriber } from '../../subscriber.js';
 import { defineCommand, type Outcome } from '../command.js';
 import { openBroadcast, stoppedBy, type Context } from '../context.js';
 import { formatDuration } from '../duration.js';
@@ -49,7 +50,8 @@ export type ListenRecord =
   | { type: 'subscribed'; connection: string; socketId: string; channels: string[]; user?: Member; members?: Record<string, Member[]> }
   | { type: 'event'; channel: string; event: string; data: unknown; receivedAt: string }
   | { type: 'member'; channel: string; action: MemberChange['action']; user: Member; receivedAt: string }
-  | { type: 'state'; previous: string; current: string; at: string };
+  | { type: 'cacheMiss'; channel: string; receivedAt: string }
+  | { type: 'state'; previous: string; current: string; at: string; closeCode?: CloseCode };
 
 export default defineCommand<ListenResult, ListenRecord>({
   async run(ctx, channelList: string, options: ListenOptions) {
@@ -75,6 +77,8 @@ export default defineCommand<ListenResult, ListenRecord>({
         return io.out(eventLine(io, record));
       case 'member':
         return io.out(memberLine(io, record));
+      case 'cacheMiss':
+        return io.out(cacheMissLine(io, record));
       case 'state':
         return io.note(io.errStyle.yellow(stateText(record)));
     }
@@ -150,6 +154,7 @@ async function serverOf(ctx: Context, plan: ListenPlan): Promise<Server> {
 type Arrival =
   | { kind: 'event'; event: ReceivedEvent }
   | { kind: 'member'; change: MemberChange }
+  | { kind: 'cacheMiss'; miss: CacheMiss }
   | { kind: 'state'; change: StateChange; at: number }
   | { kind: 'lost'; error: DeliveryError };
 
@@ -221,6 +226,7 @@ function connect(plan: ListenPlan, server: Server, arrivals: EventEmitter, signa
     ...(plan.user ? { user: { id: plan.user.id, info: plan.user.info } } : {}),
     onEvent: (event) => arrive({ kind: 'event', event }),
     onMember: (change) => arrive({ kind: 'member', change }),
+    onCacheMiss: (miss) => arrive({ kind: 'cacheMiss', miss }),
     onState: (change) => arrive({ kind: 'state', change, at: Date.now() }),
     onError: (error) => arrive({ kind: 'lost', error }),
     connectTimeoutMs: limitMs,
@@ -289,6 +295,8 @@ function recordOf(arrival: Exclude<Arrival, { kind: 'lost' }>, plan: ListenPlan,
       const { channel, action, member, receivedAt } = arrival.change;
       return { type: 'member', channel, action, user: member, receivedAt: new Date(receivedAt).toISOString() };
     }
+    case 'cacheMiss':
+      return { type: 'cacheMiss', channel: arrival.miss.channel, receivedAt: new Date(arrival.miss.receivedAt).toISOString() };
     case 'state':
       if (arrival.at < since) return undefined;
       return { type: 'state', ...arrival.change, at: new Date(arrival.at).toISOString() };
@@ -343,10 +351,16 @@ function memberLine(io: Io, record: Extract<ListenRecord, { type: 'member' }>): 
   return `${s.dim(clock(record.receivedAt))} ${s.cyan(record.channel)} ${sign} ${record.user.id}${info}`;
 }
 
-function stateText({ current }: Extract<ListenRecord, { type: 'state' }>): string {
-  if (current === 'connecting') return 'connection lost; reconnecting…';
+function cacheMissLine(io: Io, record: Extract<ListenRecord, { type: 'cacheMiss' }>): string {
+  const s = io.style;
+  return `${s.dim(clock(record.receivedAt))} ${s.cyan(record.channel)} ${s.dim('cache miss: no event cached yet')}`;
+}
+
+function stateText({ current, closeCode }: Extract<ListenRecord, { type: 'state' }>): string {
+  const why = closeCode ? ` (close code ${closeCode.code}, ${closeCode.meaning})` : '';
+  if (current === 'connecting') return `connection lost${why}; reconnecting…`;
   if (current === 'connected') return 'reconnected';
-  return `connection: ${current}`;
+  return `connection: ${current}${why}`;
 }
 
 /** Local time of day with milliseconds: 14:03:07.123. */
