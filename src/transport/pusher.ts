@@ -246,6 +246,9 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
     async get<T>(path: string, params?: Record<string, string>): Promise<T> {
       return (await send('GET', path, undefined, params)) as T;
     },
+    async post<T>(path: string, body: unknown): Promise<T> {
+      return (await send('POST', path, JSON.stringify(body))) as T;
+    },
     close() {
       agent.destroy();
     },
