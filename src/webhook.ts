@@ -41,7 +41,7 @@ export interface Webhook {
 export interface WebhookApp {
   key: string;
   secret: string;
-  /** Decrypts client events of `private-encrypted-` channels (32 bytes, base64). */
+  /** Decrypts client events of `private-encrypted-` channels (32 bytes, base64; empty or absent: not decrypted). */
   encryptionMasterKeyBase64?: string;
 }
 
@@ -120,8 +120,9 @@ export function checkedApps(apps: WebhookApp | readonly WebhookApp[]): readonly 
     if (typeof key !== 'string' || key === '') {
       throw new ConfigError(`verifyWebhook: ${which} has ${key === undefined ? 'no key' : 'an empty or non-string key'}`, { hint: 'Set PUSHER_APP_KEY (or the key you pass)' });
     }
+    // An empty value (a variable set to nothing in .env) is no key, as for connections.
     const master = (app as WebhookApp).encryptionMasterKeyBase64;
-    if (master !== undefined && (typeof master !== 'string' || Buffer.from(master, 'base64').length !== 32)) {
+    if (master !== undefined && master !== '' && (typeof master !== 'string' || Buffer.from(master, 'base64').length !== 32)) {
       throw new ConfigError(`verifyWebhook: ${which} (key ${JSON.stringify(key)}) has an encryptionMasterKeyBase64 that is not 32 bytes in base64`, {
         hint: 'Set PUSHER_ENCRYPTION_MASTER_KEY_BASE64 to the master key the app encrypts with (openssl rand -base64 32)',
       });

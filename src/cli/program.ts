@@ -40,6 +40,10 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
     .option('-v, --verbose', 'log each HTTP request (method, path, status, timing) on stderr')
 ;
 
+  // A time limit for commands that post to the user's own application (no retries: the answer is the point).
+  const requestTimeout = () =>
+    new Option('--timeout <duration>', `time limit for each request: 5s, 500ms (a bare number is milliseconds; default ${formatDuration(DEFAULTS.timeoutMs)})`).argParser(durationArg('--timeout', 'ms'));
+
   // Per-request settings for commands that call the HTTP API.
   const network = (cmd: Command, defaults: { timeoutMs: number; retries: number } = { timeoutMs: DEFAULTS.timeoutMs, retries: DEFAULTS.retries }) =>
     cmd
@@ -101,7 +105,7 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
     .option('--bearer <token>', 'send Authorization: Bearer <token>')
     .option('--anonymous', 'also check that a request without credentials is refused with 403')
     .option('--socket-id <id>', 'socket id to ask for (a random valid one when omitted)')
-    .addOption(new Option('--timeout <duration>', `time limit for each request: 5s, 500ms (a bare number is milliseconds; default ${formatDuration(DEFAULTS.timeoutMs)})`).argParser(durationArg('--timeout', 'ms')))
+    .addOption(requestTimeout())
     .action(run(() => import('./commands/auth-test.js')));
 
   program
@@ -216,7 +220,7 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
     .option('--data <json>', 'client_event: the data, JSON, @file or - (default {}); encrypted for private-encrypted- channels')
     .option('--socket-id <id>', 'client_event: the sender\'s socket id (default: a random one)')
     .addOption(new Option('--subscription-count <n>', 'subscription_count: the count (default 1)').argParser(intArg('--subscription-count', 0)))
-    .addOption(new Option('--timeout <duration>', `time limit for the request: 5s, 500ms (a bare number is milliseconds; default ${formatDuration(DEFAULTS.timeoutMs)})`).argParser(durationArg('--timeout', 'ms')))
+    .addOption(requestTimeout())
     .action(run(() => import('./commands/webhook-send.js')));
 
   network(

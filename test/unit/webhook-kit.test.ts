@@ -117,9 +117,11 @@ describe('verifyWebhook: age, rotation, decryption', () => {
     expect(wrongKey).toMatchObject({ valid: false, reason: 'decryption-failed' });
   });
 
-  test('a master key that is not 32 bytes is a configuration error at once', () => {
+  test('a master key that is not 32 bytes is a configuration error at once; an empty one is none', () => {
     const text = body([]);
     expect(() => verifyWebhook({ body: text, signature: sign(text) }, { apps: { ...app, encryptionMasterKeyBase64: 'c2hvcnQ=' } })).toThrow(ConfigError);
+    // An empty one (a variable set to nothing) is no key.
+    expect(verifyWebhook({ body: text, signature: sign(text) }, { apps: { ...app, encryptionMasterKeyBase64: '' } }).valid).toBe(true);
   });
 });
 
