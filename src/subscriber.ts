@@ -2,6 +2,11 @@
  * A WebSocket subscriber for Node.js: pusher-js connected to a pusher connection, authorizing private,
  * presence and encrypted channels locally with the app secret (no auth route needed). Used by
  * `broadcast listen`, `broadcast doctor` and `broadcast bench`; pusher-js is loaded only when one is created.
+ *
+ * The steps, each a function below: `connect` (pusher-js, a TCP probe, a time limit, the caller's signal),
+ * `sign` (each subscription, as an auth route would), `subscribe` (until the server confirms), `route` (events
+ * and member changes to the callbacks; pusher-js has already decrypted encrypted channels' events) and `watch`
+ * (losses after connecting).
  */
 import { connect as tcpConnect } from 'node:net';
 import type {
@@ -11,10 +16,10 @@ import type {
   Options as PusherOptions,
   PresenceChannel as PusherPresenceChannel,
 } from 'pusher-js';
-import { presenceChannelData, sharedSecret, signChannel } from './auth/sign.js';
+import { createSigner, missingMasterKey, presenceChannelData, signSubscription, type ChannelAuth, type Signer } from './auth/sign.js';
 import { channelType } from './core/channels.js';
-import { connectionUrl, type PusherConnection } from './config/schema.js';
-import { ConfigError, DeliveryError, UsageError } from './core/errors.js';
+import { connectionUrl, ENV_VARS, type PusherConnection } from './config/schema.js';
+import { DeliveryError, UsageError, type BroadcastError } from './core/errors.js';
 
 /** An event received on a subscribed channel (never a `pusher:` or `pusher_internal:` one). */
 export interface ReceivedEvent {
@@ -40,13 +45,19 @@ export interface MemberChange {
   receivedAt: number;
 }
 
+/** A pusher-js connection state change (`initialized`, `connecting`, `connected`, `unavailable`, `failed`, `disconnected`). */
+export interface StateChange {
+  previous: string;
+  current: string;
+}
+
 export interface SubscriberOptions {
   /** Presence channels: who to join as (`info` becomes `user_info`). Required to subscribe to presence channels. */
   user?: { id: string | number; info?: unknown };
   onEvent?: (event: ReceivedEvent) => void;
   onMember?: (change: MemberChange) => void;
   /** Every connection state change (`connecting`, `connected`, `unavailable`, …). */
-  onState?: (change: { previous: string; current: string }) => void;
+  onState?: (change: StateChange) => void;
   /**
    * The connection was lost for good after it was established (the server refused the app key, stayed
    * unreachable for `unavailableTimeout`, …). Transient drops that pusher-js recovers from are not reported.
@@ -56,6 +67,11 @@ export interface SubscriberOptions {
   connectTimeoutMs?: number;
   /** Give up waiting for a subscription to be confirmed after this long (default 10000 ms). */
   subscribeTimeoutMs?: number;
+  /**
+   * Disconnects when aborted. While connecting, `createSubscriber` then rejects with a DeliveryError; pending
+   * subscriptions reject too.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Subscriber {
@@ -78,6 +94,33 @@ export function webSocketAddress(connection: PusherConnection): { host: string; 
   return { host, port, tls };
 }
 
+/**
+ * Connects to the connection's WebSocket and resolves once connected. Rejects with a DeliveryError when the
+ * server is unreachable, refuses the key, does not answer within `connectTimeoutMs`, or `signal` is aborted.
+ */
+export async function createSubscriber(connection: PusherConnection, options: SubscriberOptions = {}): Promise<Subscriber> {
+  const target = targetOf(connection, options);
+  const signer = createSigner({ key: String(connection.key), secret: String(connection.secret), encryptionMasterKeyBase64: connection.encryptionMasterKeyBase64 });
+  const Pusher = await loadPusher();
+  const client = new Pusher(signer.key, clientOptions(connection, target, authorizer(signer, options.user)));
+  const socketId = await connect(client, target, options);
+  return new NodeSubscriber(client, { target, signer, options, socketId });
+}
+
+/** Where a subscriber connects and how long it waits: fixed at creation, read by every step. */
+interface Target {
+  host: string;
+  port: number;
+  tls: boolean;
+  /** `ws://host:port`, for messages. */
+  where: string;
+  connectTimeoutMs: number;
+  subscribeTimeoutMs: number;
+}
+
+const CREDENTIALS_HINT = `Check the app id, key and secret of the connection (${ENV_VARS.appId}, ${ENV_VARS.key}, ${ENV_VARS.secret})`;
+const ADDRESS_HINT = `Is the server running? Check the host and port of the connection (${ENV_VARS.host}, ${ENV_VARS.port}, ${ENV_VARS.scheme})`;
+
 /** Pusher protocol close codes 4000-4099: the server will not accept this connection; pusher-js does not retry. */
 const FATAL_CODES: Record<number, string> = {
   4001: 'the server does not know this app key',
@@ -89,214 +132,13 @@ const FATAL_CODES: Record<number, string> = {
   4009: 'the connection is not authorized',
 };
 
-/**
- * Connects to the connection's WebSocket and resolves once connected. Rejects with a DeliveryError when the
- * server is unreachable, refuses the key, or does not answer within `connectTimeoutMs`.
- */
-export async function createSubscriber(connection: PusherConnection, options: SubscriberOptions = {}): Promise<Subscriber> {
-  // pusher-js is CommonJS: its class is `default` (Node's interop) or `default.default` (bundlers).
-  const mod = (await import('pusher-js')) as unknown as { default: PusherClass & { default?: PusherClass } };
-  const Pusher = mod.default.default ?? mod.default;
+function targetOf(connection: PusherConnection, options: SubscriberOptions): Target {
   const address = webSocketAddress(connection);
-  const where = `${address.tls ? 'wss' : 'ws'}://${address.host}:${address.port}`;
-  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-  const subscribeTimeoutMs = options.subscribeTimeoutMs ?? 10_000;
-  const credentials = { key: String(connection.key), secret: String(connection.secret) };
-  const masterKey = connection.encryptionMasterKeyBase64;
-  const credentialsHint = 'Check the app id, key and secret of the connection (PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET)';
-  const addressHint = 'Is the server running? Check the host and port of the connection (PUSHER_HOST, PUSHER_PORT, PUSHER_SCHEME)';
-
-  const client = new Pusher(credentials.key, {
-    cluster: connection.cluster ?? 'mt1',
-    wsHost: address.host,
-    wsPort: address.port,
-    wssPort: address.port,
-    forceTLS: address.tls,
-    // 'ws' covers wss too when forceTLS is set; no HTTP fallbacks in Node.
-    enabledTransports: ['ws'],
-    disableStats: true,
-    // pusher-js gives up and reports `unavailable` after this; it also bounds how long a refused socket retries.
-    unavailableTimeout: Math.min(connectTimeoutMs, 10_000),
-    channelAuthorization: {
-      endpoint: '/unused',
-      transport: 'ajax',
-      customHandler: (({ socketId, channelName }, callback) => {
-        try {
-          const type = channelType(channelName);
-          let channelData: string | undefined;
-          if (type === 'presence') {
-            if (!options.user) throw new UsageError(`Joining presence channel ${channelName} needs a user id`);
-            // Always send user_info: soketi leaves a member without one out of the member list it sends
-            // (its hash maps the id to undefined, which JSON drops), so clients would not see the member.
-            channelData = presenceChannelData(options.user.id, options.user.info ?? {});
-          }
-          if (type === 'encrypted' && !masterKey) {
-            throw new ConfigError(`Channel ${channelName} is encrypted, but the connection has no encryptionMasterKeyBase64`);
-          }
-          callback(null, {
-            auth: signChannel(credentials, socketId, channelName, channelData),
-            ...(channelData !== undefined ? { channel_data: channelData } : {}),
-            ...(type === 'encrypted' ? { shared_secret: sharedSecret(channelName, masterKey!) } : {}),
-          });
-        } catch (error) {
-          callback(error as Error, null);
-        }
-      }) satisfies ChannelAuthorizationHandler,
-    },
-  });
-
-  let closed = false;
-  let connected = false;
-  const fatal = (raw: unknown): DeliveryError | undefined => {
-    const code = errorCode(raw);
-    if (code === undefined || code < 4000 || code > 4099) return undefined;
-    const reason = serverText(raw) ?? FATAL_CODES[code] ?? 'the server refused the connection';
-    return new DeliveryError(`The server at ${where} refused the WebSocket connection (${code}): ${reason}`, { hint: credentialsHint });
-  };
-
-  const socketId = await new Promise<string>((resolve, reject) => {
-    const fail = (error: DeliveryError) => {
-      if (connected || closed) return;
-      closed = true;
-      cleanup();
-      client.disconnect();
-      reject(error);
-    };
-    const timer = setTimeout(
-      () => fail(new DeliveryError(`No WebSocket connection to ${where} within ${connectTimeoutMs} ms`, { hint: addressHint })),
-      connectTimeoutMs,
-    );
-    // pusher-js retries a refused socket silently; a plain TCP probe tells "refused" or "host not found" at once.
-    const probe = tcpConnect({ host: address.host, port: address.port });
-    probe.setTimeout(connectTimeoutMs);
-    probe.on('connect', () => probe.destroy());
-    probe.on('timeout', () => probe.destroy());
-    probe.on('error', (error: NodeJS.ErrnoException) => {
-      probe.destroy();
-      const reason = error.code === 'ECONNREFUSED' ? 'connection refused' : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN' ? 'host not found' : error.code ?? error.message;
-      fail(new DeliveryError(`Could not reach the WebSocket server at ${where}: ${reason}`, { hint: addressHint }));
-    });
-    const onState = (change: { previous: string; current: string }) => {
-      options.onState?.(change);
-      if (change.current === 'failed') fail(new DeliveryError(`pusher-js cannot open a WebSocket to ${where} (state "failed")`, { hint: addressHint }));
-      if (change.current === 'unavailable') fail(new DeliveryError(`The WebSocket server at ${where} is unavailable`, { hint: addressHint }));
-    };
-    const onError = (raw: unknown) => {
-      const error = fatal(raw);
-      if (error) fail(error);
-    };
-    const onConnected = () => {
-      connected = true;
-      cleanup();
-      resolve(client.connection.socket_id);
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      probe.destroy();
-      client.connection.unbind('state_change', onState);
-      client.connection.unbind('error', onError);
-      client.connection.unbind('connected', onConnected);
-    };
-    client.connection.bind('state_change', onState);
-    client.connection.bind('error', onError);
-    client.connection.bind('connected', onConnected);
-  });
-
-  // After the connection is up: report state changes, and failures pusher-js will not recover from.
-  let reported = false;
-  const report = (error: DeliveryError) => {
-    if (closed || reported) return;
-    reported = true;
-    options.onError?.(error);
-  };
-  client.connection.bind('state_change', (change: { previous: string; current: string }) => {
-    if (closed) return;
-    options.onState?.(change);
-    if (change.current === 'unavailable' || change.current === 'failed') {
-      report(new DeliveryError(`Lost the WebSocket connection to ${where} (state "${change.current}")`, { hint: addressHint }));
-    }
-  });
-  client.connection.bind('error', (raw: unknown) => {
-    const error = fatal(raw);
-    if (error) report(error);
-  });
-
-  const channels = new Map<string, PusherChannel>();
-
   return {
-    socketId,
-    subscribe(name) {
-      if (closed) return Promise.reject(new DeliveryError('The subscriber is disconnected'));
-      const type = channelType(name);
-      if (type === 'presence' && !options.user) {
-        return Promise.reject(new UsageError(`Joining presence channel ${name} needs a user id`));
-      }
-      if (type === 'encrypted' && !masterKey) {
-        return Promise.reject(new ConfigError(`Channel ${name} is encrypted, but the connection has no encryptionMasterKeyBase64`, {
-          hint: 'Set PUSHER_ENCRYPTION_MASTER_KEY_BASE64 (the server\'s master key, 32 bytes in base64)',
-        }));
-      }
-      const existing = channels.get(name);
-      if (existing?.subscribed) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const channel = client.subscribe(name);
-        channels.set(name, channel);
-        const done = () => {
-          clearTimeout(timer);
-          channel.unbind('pusher:subscription_succeeded', onSucceeded);
-          channel.unbind('pusher:subscription_error', onRefused);
-        };
-        const onSucceeded = () => {
-          done();
-          resolve();
-        };
-        const onRefused = (raw: unknown) => {
-          done();
-          client.unsubscribe(name);
-          channels.delete(name);
-          reject(subscriptionError(name, raw, credentialsHint));
-        };
-        const timer = setTimeout(() => {
-          done();
-          client.unsubscribe(name);
-          channels.delete(name);
-          reject(new DeliveryError(`The server did not confirm the subscription to ${name} within ${subscribeTimeoutMs} ms`, { hint: addressHint }));
-        }, subscribeTimeoutMs);
-        channel.bind('pusher:subscription_succeeded', onSucceeded);
-        channel.bind('pusher:subscription_error', onRefused);
-        channel.bind_global((event: string, data: unknown) => {
-          if (event === 'pusher:member_added' || event === 'pusher:member_removed') {
-            const m = data as { id: string | number; info?: unknown };
-            options.onMember?.({
-              channel: name,
-              action: event === 'pusher:member_added' ? 'added' : 'removed',
-              member: { id: String(m.id), ...(m.info !== undefined ? { info: m.info } : {}) },
-              receivedAt: Date.now(),
-            });
-            return;
-          }
-          if (event.startsWith('pusher:') || event.startsWith('pusher_internal:')) return;
-          options.onEvent?.({ channel: name, event, data, receivedAt: Date.now() });
-        });
-      });
-    },
-    unsubscribe(name) {
-      channels.delete(name);
-      if (!closed) client.unsubscribe(name);
-    },
-    members(name) {
-      const channel = channels.get(name) as PusherPresenceChannel | undefined;
-      const out: Member[] = [];
-      channel?.members?.each((m: { id: string | number; info?: unknown }) => {
-        out.push({ id: String(m.id), ...(m.info !== undefined ? { info: m.info } : {}) });
-      });
-      return out;
-    },
-    disconnect() {
-      if (closed) return;
-      closed = true;
-      client.disconnect();
-    },
+    ...address,
+    where: `${address.tls ? 'wss' : 'ws'}://${address.host}:${address.port}`,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    subscribeTimeoutMs: options.subscribeTimeoutMs ?? 10_000,
   };
 }
 
@@ -309,25 +151,319 @@ interface PusherInstance {
 }
 type PusherClass = new (key: string, options: PusherOptions) => PusherInstance;
 
-function errorCode(raw: unknown): number | undefined {
-  const e = raw as { data?: { code?: unknown }; error?: { data?: { code?: unknown } } } | null;
-  const code = e?.error?.data?.code ?? e?.data?.code;
-  return typeof code === 'number' ? code : undefined;
+async function loadPusher(): Promise<PusherClass> {
+  // pusher-js is CommonJS: its class is `default` (Node's interop) or `default.default` (bundlers).
+  const mod = (await import('pusher-js')) as unknown as { default: PusherClass & { default?: PusherClass } };
+  return mod.default.default ?? mod.default;
 }
 
-function serverText(raw: unknown): string | undefined {
-  const e = raw as { data?: { message?: unknown }; error?: { data?: { message?: unknown } } } | null;
-  const message = e?.error?.data?.message ?? e?.data?.message;
-  return typeof message === 'string' && message ? message : undefined;
+function clientOptions(connection: PusherConnection, target: Target, customHandler: ChannelAuthorizationHandler): PusherOptions {
+  return {
+    cluster: connection.cluster ?? 'mt1',
+    wsHost: target.host,
+    wsPort: target.port,
+    wssPort: target.port,
+    forceTLS: target.tls,
+    // 'ws' covers wss too when forceTLS is set; no HTTP fallbacks in Node.
+    enabledTransports: ['ws'],
+    disableStats: true,
+    // pusher-js gives up and reports `unavailable` after this; it also bounds how long a refused socket retries.
+    unavailableTimeout: Math.min(target.connectTimeoutMs, 10_000),
+    channelAuthorization: { endpoint: '/unused', transport: 'ajax', customHandler },
+  };
+}
+
+// ---- sign ----
+
+/** Why a channel cannot be subscribed to with these credentials and this user, before asking the server. */
+function subscriptionProblem(channel: string, signer: Signer, user: SubscriberOptions['user']): BroadcastError | undefined {
+  const type = channelType(channel);
+  if (type === 'presence' && !user) return new UsageError(`Joining presence channel ${channel} needs a user id`);
+  if (type === 'encrypted' && !signer.masterKey) return missingMasterKey(channel, undefined);
+  return undefined;
+}
+
+/** The auth body for one subscription, as an auth route would return it. */
+function sign(signer: Signer, user: SubscriberOptions['user'], socketId: string, channel: string): ChannelAuth {
+  const problem = subscriptionProblem(channel, signer, user);
+  if (problem) throw problem;
+  const type = channelType(channel);
+  // Always send user_info: soketi leaves a member without one out of the member list it sends (its hash maps
+  // the id to undefined, which JSON drops), so clients would not see the member.
+  const channelData = type === 'presence' ? presenceChannelData(user!.id, user!.info ?? {}) : undefined;
+  return signSubscription(signer, socketId, channel, type, channelData);
+}
+
+/** pusher-js's authorization hook: every subscription (and re-subscription after a reconnect) signed locally. */
+function authorizer(signer: Signer, user: SubscriberOptions['user']): ChannelAuthorizationHandler {
+  return ({ socketId, channelName }, callback) => {
+    try {
+      callback(null, sign(signer, user, socketId, channelName));
+    } catch (error) {
+      callback(error as Error, null);
+    }
+  };
+}
+
+// ---- connect ----
+
+/**
+ * Resolves with the socket id once pusher-js connects. The first of these ends the wait: connected, a refusal
+ * or a state pusher-js gives up in, the TCP probe failing, the time limit, the caller's signal. On failure the
+ * client is disconnected.
+ */
+async function connect(client: PusherInstance, target: Target, options: SubscriberOptions): Promise<string> {
+  const settled = new AbortController();
+  try {
+    return await Promise.race([
+      connected(client, target, options.onState, settled.signal),
+      unreachable(target, settled.signal),
+      expiry(target, settled.signal),
+      cancellation(options.signal, settled.signal),
+    ]);
+  } catch (error) {
+    // Stop listening first, so the `disconnected` state below reaches no one.
+    settled.abort();
+    client.disconnect();
+    throw error;
+  } finally {
+    settled.abort();
+  }
+}
+
+function connected(client: PusherInstance, target: Target, onState: SubscriberOptions['onState'], settled: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const connection = client.connection;
+    const onChange = (change: StateChange) => {
+      onState?.(change);
+      const failure = stateFailure(change.current, target, 'connect');
+      if (failure) reject(failure);
+    };
+    const onError = (raw: unknown) => {
+      const refused = refusal(raw, target);
+      if (refused) reject(refused);
+    };
+    const onConnected = () => resolve(connection.socket_id);
+    connection.bind('state_change', onChange);
+    connection.bind('error', onError);
+    connection.bind('connected', onConnected);
+    onAbort(settled, () => {
+      connection.unbind('state_change', onChange);
+      connection.unbind('error', onError);
+      connection.unbind('connected', onConnected);
+    });
+  });
+}
+
+/** Rejects when a plain TCP connection fails: pusher-js retries a refused socket silently, the probe tells at once. */
+function unreachable(target: Target, settled: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const probe = tcpConnect({ host: target.host, port: target.port });
+    probe.setTimeout(target.connectTimeoutMs);
+    probe.on('connect', () => probe.destroy());
+    probe.on('timeout', () => probe.destroy());
+    probe.on('error', (error: NodeJS.ErrnoException) => {
+      probe.destroy();
+      reject(new DeliveryError(`Could not reach the WebSocket server at ${target.where}: ${socketReason(error)}`, { hint: ADDRESS_HINT }));
+    });
+    onAbort(settled, () => probe.destroy());
+  });
+}
+
+function expiry(target: Target, settled: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const timer = setTimeout(
+      () => reject(new DeliveryError(`No WebSocket connection to ${target.where} within ${target.connectTimeoutMs} ms`, { hint: ADDRESS_HINT })),
+      target.connectTimeoutMs,
+    );
+    onAbort(settled, () => clearTimeout(timer));
+  });
+}
+
+/** Rejects when the caller's signal is aborted (never without one). */
+function cancellation(signal: AbortSignal | undefined, settled: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (!signal) return;
+    const stop = () => reject(new DeliveryError('Stopped before the WebSocket connection was established', { cause: signal.reason }));
+    if (signal.aborted) return stop();
+    signal.addEventListener('abort', stop, { once: true });
+    onAbort(settled, () => signal.removeEventListener('abort', stop));
+  });
+}
+
+// ---- watch ----
+
+/** After connecting: every state change to onState, and the first loss pusher-js will not recover from to onError. */
+function watch(client: PusherInstance, target: Target, options: SubscriberOptions, life: AbortSignal): void {
+  const connection = client.connection;
+  let reported = false;
+  const report = (error: DeliveryError | undefined) => {
+    if (!error || reported) return;
+    reported = true;
+    options.onError?.(error);
+  };
+  const onChange = (change: StateChange) => {
+    options.onState?.(change);
+    report(stateFailure(change.current, target, 'watch'));
+  };
+  const onError = (raw: unknown) => report(refusal(raw, target));
+  connection.bind('state_change', onChange);
+  connection.bind('error', onError);
+  onAbort(life, () => {
+    connection.unbind('state_change', onChange);
+    connection.unbind('error', onError);
+  });
+}
+
+/** The states pusher-js gives up in, as errors: while connecting, or after the connection was up. */
+function stateFailure(state: string, target: Target, phase: 'connect' | 'watch'): DeliveryError | undefined {
+  if (state !== 'failed' && state !== 'unavailable') return undefined;
+  if (phase === 'watch') return new DeliveryError(`Lost the WebSocket connection to ${target.where} (state "${state}")`, { hint: ADDRESS_HINT });
+  return state === 'failed'
+    ? new DeliveryError(`pusher-js cannot open a WebSocket to ${target.where} (state "failed")`, { hint: ADDRESS_HINT })
+    : new DeliveryError(`The WebSocket server at ${target.where} is unavailable`, { hint: ADDRESS_HINT });
+}
+
+/** A pusher-js error event that means the server will not take this connection (close codes 4000-4099). */
+function refusal(raw: unknown, target: Target): DeliveryError | undefined {
+  const e = raw as { data?: { code?: unknown; message?: unknown }; error?: { data?: { code?: unknown; message?: unknown } } } | null;
+  const data = e?.error?.data ?? e?.data;
+  const code = typeof data?.code === 'number' ? data.code : undefined;
+  if (code === undefined || code < 4000 || code > 4099) return undefined;
+  const reason = (typeof data?.message === 'string' && data.message) || FATAL_CODES[code] || 'the server refused the connection';
+  return new DeliveryError(`The server at ${target.where} refused the WebSocket connection (${code}): ${reason}`, { hint: CREDENTIALS_HINT });
+}
+
+function socketReason(error: NodeJS.ErrnoException): string {
+  if (error.code === 'ECONNREFUSED') return 'connection refused';
+  if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') return 'host not found';
+  return error.code ?? error.message;
+}
+
+// ---- subscribe and route ----
+
+class NodeSubscriber implements Subscriber {
+  readonly socketId: string;
+  private readonly client: PusherInstance;
+  private readonly target: Target;
+  private readonly signer: Signer;
+  private readonly options: SubscriberOptions;
+  private readonly channels = new Map<string, PusherChannel>();
+  /** Aborted by disconnect(): ends the watch and rejects pending subscriptions. */
+  private readonly life = new AbortController();
+
+  constructor(client: PusherInstance, parts: { target: Target; signer: Signer; options: SubscriberOptions; socketId: string }) {
+    this.client = client;
+    this.target = parts.target;
+    this.signer = parts.signer;
+    this.options = parts.options;
+    this.socketId = parts.socketId;
+    watch(client, this.target, this.options, this.life.signal);
+    const { signal } = this.options;
+    if (signal) {
+      const stop = () => this.disconnect();
+      signal.addEventListener('abort', stop, { once: true });
+      onAbort(this.life.signal, () => signal.removeEventListener('abort', stop));
+      if (signal.aborted) this.disconnect();
+    }
+  }
+
+  subscribe(name: string): Promise<void> {
+    const problem = this.life.signal.aborted ? disconnected() : subscriptionProblem(name, this.signer, this.options.user);
+    if (problem) return Promise.reject(problem);
+    const existing = this.channels.get(name);
+    if (existing?.subscribed) return Promise.resolve();
+    const channel = existing ?? this.open(name);
+    return confirmation(channel, name, this.target, this.life.signal).catch((error: unknown) => {
+      this.unsubscribe(name);
+      throw error;
+    });
+  }
+
+  unsubscribe(name: string): void {
+    this.channels.delete(name);
+    if (!this.life.signal.aborted) this.client.unsubscribe(name);
+  }
+
+  members(name: string): Member[] {
+    const out: Member[] = [];
+    (this.channels.get(name) as PusherPresenceChannel | undefined)?.members?.each((m: unknown) => out.push(memberOf(m)));
+    return out;
+  }
+
+  disconnect(): void {
+    if (this.life.signal.aborted) return;
+    this.life.abort();
+    this.client.disconnect();
+  }
+
+  private open(name: string): PusherChannel {
+    const channel = this.client.subscribe(name);
+    this.channels.set(name, channel);
+    channel.bind_global(route(name, this.options));
+    return channel;
+  }
+}
+
+function disconnected(): DeliveryError {
+  return new DeliveryError('The subscriber is disconnected');
+}
+
+/** Resolves when the server confirms the subscription; rejects when it refuses, does not answer, or the subscriber closes. */
+function confirmation(channel: PusherChannel, name: string, target: Target, life: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (error?: BroadcastError) => {
+      clearTimeout(timer);
+      channel.unbind('pusher:subscription_succeeded', onSucceeded);
+      channel.unbind('pusher:subscription_error', onRefused);
+      life.removeEventListener('abort', onClosed);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onSucceeded = () => settle();
+    const onRefused = (raw: unknown) => settle(subscriptionError(name, raw));
+    const onClosed = () => settle(disconnected());
+    const timer = setTimeout(
+      () => settle(new DeliveryError(`The server did not confirm the subscription to ${name} within ${target.subscribeTimeoutMs} ms`, { hint: ADDRESS_HINT })),
+      target.subscribeTimeoutMs,
+    );
+    channel.bind('pusher:subscription_succeeded', onSucceeded);
+    channel.bind('pusher:subscription_error', onRefused);
+    life.addEventListener('abort', onClosed, { once: true });
+  });
+}
+
+const MEMBER_EVENTS: Record<string, MemberChange['action']> = { 'pusher:member_added': 'added', 'pusher:member_removed': 'removed' };
+
+/** A channel's events to onEvent and its member changes to onMember; protocol events are dropped. */
+function route(channel: string, options: SubscriberOptions): (event: string, data: unknown) => void {
+  return (event, data) => {
+    const receivedAt = Date.now();
+    const action = MEMBER_EVENTS[event];
+    if (action) options.onMember?.({ channel, action, member: memberOf(data), receivedAt });
+    else if (!event.startsWith('pusher:') && !event.startsWith('pusher_internal:')) options.onEvent?.({ channel, event, data, receivedAt });
+  };
+}
+
+/** A member as pusher-js has it (an id that may be a number), with a string id. */
+function memberOf(raw: unknown): Member {
+  const m = raw as { id: string | number; info?: unknown };
+  return { id: String(m.id), ...(m.info !== undefined ? { info: m.info } : {}) };
 }
 
 /** A refused subscription: the server's reason (a bad signature), or ours (no user, no master key). */
-function subscriptionError(channel: string, raw: unknown, hint: string): DeliveryError {
+function subscriptionError(channel: string, raw: unknown): DeliveryError {
   const e = (raw ?? {}) as { type?: string; error?: unknown; status?: number; data?: { message?: unknown } };
   const reason = typeof e.error === 'string' ? e.error : typeof e.data?.message === 'string' ? e.data.message : JSON.stringify(raw);
   const signed = channelType(channel) !== 'public';
   return new DeliveryError(`The server refused the subscription to ${channel}: ${reason}`, {
     status: e.status,
-    hint: signed ? `The subscription was signed locally with the app secret. ${hint}` : hint,
+    hint: signed ? `The subscription was signed locally with the app secret. ${CREDENTIALS_HINT}` : CREDENTIALS_HINT,
   });
+}
+
+/** Runs `fn` once `signal` aborts. */
+function onAbort(signal: AbortSignal, fn: () => void): void {
+  if (signal.aborted) fn();
+  else signal.addEventListener('abort', fn, { once: true });
 }

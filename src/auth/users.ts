@@ -147,7 +147,7 @@ export interface UserMessageResult extends UserMessage {
 export function prepareUserMessage(broadcast: Broadcast, userId: string | number, event: string, data: unknown = {}, options: { socketId?: string } = {}): UserMessage {
   const channel = userChannel(userId);
   validateEventName(event);
-  const bytes = validatePayloadSize(data, broadcast.resolved.connection.maxPayloadKb);
+  const bytes = validatePayloadSize(data, broadcast.maxPayloadKb);
   const socketId = options.socketId === undefined ? undefined : validateSocketId(options.socketId);
   return { userId: String(userId), channel, event, data, bytes, ...(socketId ? { socketId } : {}) };
 }

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Broadcast } from '../core/broadcast.js';
 import { secretsOf, type Env } from '../config/schema.js';
-import { StoppedError } from '../core/errors.js';
+import { ConfigError, StoppedError } from '../core/errors.js';
 import type { StreamRecord } from './command.js';
 import type { Io } from './io.js';
 
@@ -19,6 +19,12 @@ export interface NetworkOptions {
   /** Milliseconds (the flag takes a duration: `5s`, `500ms`). */
   timeout?: number;
   retries?: number;
+}
+
+/** What a command that sends events may set on top of the network settings. */
+export interface SendingOptions extends NetworkOptions {
+  /** `--max-payload-kb`: overrides BROADCAST_MAX_PAYLOAD_KB and the connection's maxPayloadKb. */
+  maxPayloadKb?: number;
 }
 
 export interface Context {
@@ -40,11 +46,13 @@ export function stoppedBy(ctx: Pick<Context, 'signal'>): StoppedError | undefine
 }
 
 /**
- * Loads the project's config and connection for a command, with the command's `--timeout` and `--retries`,
+ * Loads the project's config and connection for a command, with the command's `--timeout` and `--retries`
+ * and the payload limit (`--max-payload-kb`, else BROADCAST_MAX_PAYLOAD_KB, else the connection's),
  * registering its secrets for redaction. The log driver's lines are the command's results: on stdout (in
  * JSON mode the result carries the data instead).
  */
-export async function openBroadcast(ctx: Context, network: NetworkOptions = {}): Promise<Broadcast> {
+export async function openBroadcast(ctx: Context, network: SendingOptions = {}): Promise<Broadcast> {
+  const maxPayloadKb = network.maxPayloadKb ?? maxPayloadKbFromEnv(ctx.env);
   const { Broadcast } = await import('../core/broadcast.js');
   const { io, options } = ctx;
   const broadcast = await Broadcast.fromConfig({
@@ -54,6 +62,7 @@ export async function openBroadcast(ctx: Context, network: NetworkOptions = {}):
     env: ctx.env,
     timeout: network.timeout,
     retries: network.retries,
+    maxPayloadKb,
     logger: io.json ? () => {} : (line: string) => io.out(line),
     // Request logging only with --verbose: bulk sends make thousands of requests.
     ...(io.verbose
@@ -67,6 +76,19 @@ export async function openBroadcast(ctx: Context, network: NetworkOptions = {}):
   });
   io.addSecrets(secretsOf(broadcast.resolved.connection));
   return broadcast;
+}
+
+/** BROADCAST_MAX_PAYLOAD_KB: the payload limit without a config file (e.g. 100 for soketi in CI). */
+function maxPayloadKbFromEnv(env: Env): number | undefined {
+  const value = env.BROADCAST_MAX_PAYLOAD_KB?.trim();
+  if (value === undefined || value === '') return undefined;
+  const kb = Number(value);
+  if (!(kb > 0 && Number.isFinite(kb))) {
+    throw new ConfigError(`BROADCAST_MAX_PAYLOAD_KB must be a positive number of KB, not ${JSON.stringify(env.BROADCAST_MAX_PAYLOAD_KB)}`, {
+      hint: 'e.g. BROADCAST_MAX_PAYLOAD_KB=100 for soketi\'s default limit; Pusher Channels allows 10',
+    });
+  }
+  return kb;
 }
 
 /** The folder relative paths in the config are resolved against: the config file's, else the cwd. */

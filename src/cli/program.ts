@@ -60,10 +60,13 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       )
       .argument('[target]', 'channel name(s), comma-separated, or a registered event class name')
       .argument('[event]', 'event name (omit when <target> is an event class)')
-      .option('-d, --data <json>', 'event data: JSON, @file.json, or - for stdin', '{}')
+      // No default: --data given with --file is refused, so it must be told apart from no --data ({} for one event).
+      .option('-d, --data <json>', 'event data: JSON, @file.json, or - for stdin (default {})')
       .option('--socket-id <id>', 'exclude this connection from receiving the event')
       .option('--user <id>', 'send to the connections signed in as this user (#server-to-user-<id>): emit --user <id> <event>')
       .option('--dry-run', 'validate and print what would be sent, sending nothing')
+      .option('--strict', 'refuse (exit 2) what is only a warning otherwise: a channel prefix that looks mistyped (privat-, Private-)')
+      .addOption(new Option('--max-payload-kb <n>', 'largest payload accepted, in KB (overrides BROADCAST_MAX_PAYLOAD_KB and the connection\'s maxPayloadKb; default 10)').argParser(positiveNumberArg('--max-payload-kb')))
       .option('-f, --file <path>', 'send the events of an NDJSON file (- for stdin), one per line')
       .option('--failed-out <file>', 'with --file: write events not confirmed sent here, as NDJSON')
       .addOption(new Option('--concurrency <n>', 'with --file: requests in flight').argParser(intArg('--concurrency')))
@@ -251,6 +254,14 @@ function durationArg(flag: string, bareUnit: 'ms' | 's') {
 /** A repeatable option's values, in order. */
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+function positiveNumberArg(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !(n > 0 && Number.isFinite(n))) throw new InvalidArgumentError(`${flag} must be a positive number, not ${JSON.stringify(value)}.`);
+    return n;
+  };
 }
 
 function intArg(flag: string, min = 1) {

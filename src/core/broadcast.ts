@@ -9,9 +9,9 @@ import { createDriver, deliver, deliveryError, type Driver, type EventLogger } f
 import type { PusherDriverOptions } from '../transport/pusher.js';
 import type { BulkInput, BulkResult, BulkSendOptions } from '../bulk/send.js';
 import type { LineRules } from '../bulk/ndjson.js';
-import { ConfigError, UsageError } from './errors.js';
+import { ConfigError, UsageError, ValidationError } from './errors.js';
 import { isBroadcastEvent, type CanBroadcast } from './events.js';
-import { LIMITS, validateChannelName, validateEventName, validatePayloadSize, validateSocketId } from './validation.js';
+import { LIMITS, missingFieldMark, validateChannelName, validateEventName, validatePayloadSize, validateSocketId } from './validation.js';
 
 /** How an instance sends; given once, to the constructor (or `fromConfig`). */
 export interface BroadcastOptions extends PusherDriverOptions {
@@ -29,6 +29,11 @@ export interface BroadcastOptions extends PusherDriverOptions {
    * the line, or a stream (default: standard error).
    */
   logger?: EventLogger;
+  /**
+   * Largest payload accepted, in KB; overrides the connection's `maxPayloadKb` (the CLI's --max-payload-kb and
+   * BROADCAST_MAX_PAYLOAD_KB). Default: the connection's, else 10 (Pusher Channels' limit).
+   */
+  maxPayloadKb?: number;
 }
 
 /** Options of `sendMany`. */
@@ -77,6 +82,15 @@ export class Broadcast {
     this.config = config;
     this.options = options;
     this.resolved = resolveConnection(config, options.env ?? process.env, options.connection);
+    const max = options.maxPayloadKb;
+    if (max !== undefined && !(typeof max === 'number' && max > 0 && Number.isFinite(max))) {
+      throw new UsageError(`maxPayloadKb must be a positive number of KB, not ${JSON.stringify(max)}`);
+    }
+  }
+
+  /** The payload limit in effect, in KB: the `maxPayloadKb` option, else the connection's, else Pusher's 10. */
+  get maxPayloadKb(): number {
+    return this.options.maxPayloadKb ?? this.resolved.connection.maxPayloadKb ?? LIMITS.defaultMaxPayloadKb;
   }
 
   /** Loads the project's config as the CLI does (`broadcast.config.ts`, `.broadcastrc`, …) and the environment. */
@@ -118,8 +132,7 @@ export class Broadcast {
     if (isBroadcastEvent(args[0])) {
       const instance = args[0];
       const options = (args[1] ?? {}) as SendOptions;
-      const on = instance.broadcastOn();
-      const channels = (Array.isArray(on) ? on : [on]).map(channelName);
+      const channels = renderChannels(instance);
       const event = instance.broadcastAs();
       const data = instance.broadcastWith();
       if (instance.broadcastWhen && !instance.broadcastWhen()) {
@@ -162,7 +175,7 @@ export class Broadcast {
     const unique = [...new Set(channels.map(validateChannelName))];
     if (unique.length === 0 && skipped.length === 0) throw new UsageError('No channels given');
     const socketId = options.socketId === undefined ? undefined : validateSocketId(options.socketId);
-    const bytes = validatePayloadSize(data, this.resolved.connection.maxPayloadKb);
+    const bytes = validatePayloadSize(data, this.maxPayloadKb);
     const encrypted = unique.filter((c) => channelType(c) === 'encrypted');
     const connection = this.resolved.connection;
     if (encrypted.length > 0 && connection.driver === 'pusher' && !connection.encryptionMasterKeyBase64) {
@@ -218,7 +231,7 @@ export class Broadcast {
   get eventRules(): LineRules {
     const connection = this.resolved.connection;
     return {
-      maxPayloadKb: connection.maxPayloadKb ?? LIMITS.defaultMaxPayloadKb,
+      maxPayloadKb: this.maxPayloadKb,
       encryptedProblem:
         connection.driver === 'pusher' && !connection.encryptionMasterKeyBase64
           ? `connection "${this.resolved.name}" has no encryptionMasterKeyBase64 (set PUSHER_ENCRYPTION_MASTER_KEY_BASE64)`
@@ -275,4 +288,37 @@ export class Broadcast {
     this.driverInstance?.close();
     this.driverInstance = undefined;
   }
+}
+
+/**
+ * An event's channel names, refusing those rendered from a missing or odd field (`private-orders.undefined`,
+ * `room.[object Object]`): sent, they would reach a channel nobody listens on, and the call would succeed.
+ * The error's `details` name the class (`eventClass`) and the `channel`.
+ */
+function renderChannels(instance: CanBroadcast): string[] {
+  let channels: string[];
+  try {
+    const on = instance.broadcastOn();
+    channels = (Array.isArray(on) ? on : [on]).map(channelName);
+  } catch (error) {
+    // A Channel object refused the name (`[object Object]` is not a legal name): the same mistake, said the same way.
+    // Read by shape: the event's module may have its own copy of this package.
+    const channel = (error as { details?: { channel?: unknown } } | undefined)?.details?.channel;
+    if (typeof channel === 'string' && missingFieldMark(channel) !== undefined) throw renderedChannelError(instance, channel);
+    throw error;
+  }
+  const rendered = channels.find((channel) => typeof channel === 'string' && missingFieldMark(channel) !== undefined);
+  if (rendered !== undefined) throw renderedChannelError(instance, rendered);
+  return channels;
+}
+
+function renderedChannelError(instance: CanBroadcast, channel: string): ValidationError {
+  const eventClass = instance.constructor?.name || 'the event';
+  return new ValidationError(
+    `${eventClass}'s channel "${channel}" was built from a missing or invalid field (it contains "${missingFieldMark(channel)}"); nothing was sent`,
+    {
+      hint: `Check the data ${eventClass} was created with: a field its broadcastOn() uses is missing, misspelt (names are case-sensitive), null or an object`,
+      details: { eventClass, channel },
+    },
+  );
 }

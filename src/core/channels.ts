@@ -1,5 +1,6 @@
 /** Channel types. `.name` is always the full name, prefix included. */
-import { LIMITS, chunk, validateChannelName } from './validation.js';
+import { ValidationError } from './errors.js';
+import { LIMITS, channelNameProblem, chunk } from './validation.js';
 
 export type ChannelType = 'public' | 'private' | 'presence' | 'encrypted';
 
@@ -9,7 +10,10 @@ export type ChannelLike = string | { readonly name: string };
 export class Channel {
   readonly name: string;
   constructor(name: string) {
-    this.name = validateChannelName(name);
+    const problem = channelNameProblem(name);
+    // `details.channel`: an event's broadcastOn() that failed here is reported with its class (Broadcast.prepare).
+    if (problem) throw new ValidationError(`Invalid channel name ${JSON.stringify(name)}: ${problem}`, { details: { channel: name } });
+    this.name = name;
   }
   get type(): ChannelType {
     return channelType(this.name);

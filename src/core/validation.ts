@@ -72,6 +72,22 @@ export function serializePayload(data: unknown): string {
   return json;
 }
 
+/**
+ * What a value turned into text leaves in a channel name when a field it was built from is missing or odd:
+ * `undefined` (anywhere: `orders.undefined`, `user42undefined`), `null` and `NaN` (as a whole word:
+ * `orders.null`, not `nullable`), and `[object Object]` (an object in a template).
+ */
+const RENDERED_MISSING = /\[object [A-Za-z]+\]|undefined|(?<![A-Za-z0-9])(?:null|NaN)(?![A-Za-z0-9])/;
+
+/**
+ * The mark a missing or odd field left in a channel name rendered from an event (`"undefined"` for
+ * `private-orders.undefined`), or `undefined` when the name shows none. Only for names built from an event's
+ * fields: a name typed as such is the user's choice.
+ */
+export function missingFieldMark(name: string): string | undefined {
+  return RENDERED_MISSING.exec(name)?.[0];
+}
+
 /** Throws when the serialized payload is larger than the connection allows. */
 export function validatePayloadSize(data: unknown, maxPayloadKb: number = LIMITS.defaultMaxPayloadKb): number {
   const bytes = Buffer.byteLength(serializePayload(data));
@@ -79,7 +95,11 @@ export function validatePayloadSize(data: unknown, maxPayloadKb: number = LIMITS
   if (bytes > limit) {
     throw new ValidationError(
       `The event data is ${bytes} bytes; the limit for this connection is ${limit} bytes (${maxPayloadKb} KB)`,
-      { hint: 'Send less data (an id the client can fetch), or raise maxPayloadKb if your server allows more.' },
+      {
+        hint:
+          'Send less data (an id the client can fetch), or raise the limit if your server allows more: the connection\'s ' +
+          'maxPayloadKb, or on the command line --max-payload-kb or BROADCAST_MAX_PAYLOAD_KB.',
+      },
     );
   }
   return bytes;

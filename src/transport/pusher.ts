@@ -12,6 +12,11 @@
  *   established (reset, closed, or no answer within the time limit): the server may have accepted it, so a
  *   retry could deliver the event twice. Such errors carry `details.maybeDelivered: true`.
  * - `timeout` bounds the whole call, retries and waits included, so no call outlives it.
+ *
+ * An answer counts as a success only when it is a 2xx with the JSON body the API defines (a JSON object; for a
+ * batch, one whose `batch` is a list if present). Anything else — an HTML page from a proxy, an empty body, a
+ * body past the size limit — is an error naming what came back. Every body is read up to a limit
+ * (`ANSWER_LIMITS`), so a server that streams without end cannot exhaust memory.
  */
 import { createSecretKey } from 'node:crypto';
 import http from 'node:http';
@@ -43,6 +48,31 @@ export const RETRY_POLICY = {
   /** Idle keep-alive sockets are closed after this, well before servers close them (avoids reset races). */
   idleSocketMs: 4_000,
 } as const;
+
+/** How much of an answer's body is read (bytes): past this, reading stops and the call fails. */
+export const ANSWER_LIMITS = {
+  /** Answers to events (`{}` from Pusher, `{"ok":true}` from soketi). */
+  event: 1024 * 1024,
+  /** Answers to queries (`/channels` can list many channels). */
+  query: 32 * 1024 * 1024,
+  /** Error answers: only their first bytes go into the message. */
+  error: 64 * 1024,
+} as const;
+
+/** What a call expects back: an event's answer, a batch's, or a query's. */
+type Expect = 'event' | 'batch' | 'query';
+
+/** An HTTP answer, its body read up to a limit. */
+interface Answer {
+  status: number;
+  /** The body, or its first bytes when `complete` is false. */
+  body: Buffer;
+  /** Bytes received (when reading stopped, at least this many were sent). */
+  bytes: number;
+  /** False when reading stopped at the limit. */
+  complete: boolean;
+  headers: () => http.IncomingHttpHeaders;
+}
 
 /** Connection errors that prove the request never reached the server. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
@@ -124,8 +154,8 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
    * One HTTP request, stopped when `budgetMs` runs out (or after `connectTimeoutMs` if the connection is not
    * established by then). Resolves with any HTTP answer; rejects with a NoAnswer.
    */
-  function attempt(method: string, path: string, body: string | undefined, budgetMs: number, connectTimeoutMs?: number) {
-    return new Promise<{ status: number; text: string; headers: () => http.IncomingHttpHeaders }>((resolve, reject) => {
+  function attempt(method: string, path: string, body: string | undefined, maxBytes: number, budgetMs: number, connectTimeoutMs?: number) {
+    return new Promise<Answer>((resolve, reject) => {
       const headers: http.OutgoingHttpHeaders = { 'x-pusher-library': 'pusher-broadcast' };
       if (body !== undefined) {
         headers['content-type'] = 'application/json';
@@ -159,13 +189,26 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
         if (connectTimeoutMs !== undefined) connectTimer = setTimeout(() => stop('connect'), connectTimeoutMs);
       });
       request.once('response', (response) => {
+        const status = response.statusCode ?? 0;
+        // Headers are parsed when first read: only an error needs them (Retry-After, Content-Type).
+        const headers = () => response.headers;
+        const limit = status >= 200 && status < 300 ? maxBytes : ANSWER_LIMITS.error;
         const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        let received = 0;
+        response.on('data', (chunk: Buffer) => {
+          if (settled) return;
+          received += chunk.length;
+          if (received <= limit) return void chunks.push(chunk);
+          // Past the limit: keep what fits, drop the connection (the rest is never read).
+          chunks.push(chunk.subarray(0, chunk.length - (received - limit)));
+          settle();
+          request.destroy();
+          resolve({ status, body: Buffer.concat(chunks), bytes: received, complete: false, headers });
+        });
         response.once('end', () => {
           if (settled) return;
           settle();
-          // Headers are parsed when first read: only an error needs them (for Retry-After).
-          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString(), headers: () => response.headers });
+          resolve({ status, body: Buffer.concat(chunks), bytes: received, complete: true, headers });
         });
         response.on('error', fail);
         response.once('close', () => settled || fail(Object.assign(new Error('connection closed'), { code: 'ECONNRESET' })));
@@ -177,9 +220,11 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
 
   /**
    * Runs one API call with retries and returns the parsed JSON body. Some servers (soketi 1.6) answer
-   * errors with HTTP 200 and `{"error", "code"}` in the body, so the body is checked as well as the status.
+   * errors with HTTP 200 and `{"error", "code"}` in the body, so the body is checked as well as the status;
+   * a 2xx answer without the JSON `expect`ed is an error too.
    */
-  async function send(method: string, path: string, body?: string, params?: Record<string, string>): Promise<unknown> {
+  async function send(expect: Expect, method: string, path: string, body?: string, params?: Record<string, string>): Promise<unknown> {
+    const maxBytes = expect === 'query' ? ANSWER_LIMITS.query : ANSWER_LIMITS.event;
     const started = performance.now();
     const deadline = started + timeoutMs;
     for (let n = 0; ; n++) {
@@ -191,13 +236,17 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
         // Signed for each attempt: the signature holds a timestamp that servers check.
         const query = signApiRequest(credentials, { method, path: prefix + path, body, params });
         // The connect timer only matters when it would fire before the call's own deadline.
-        const answer = await attempt(method, `${prefix}${path}?${query}`, body, remaining, connectTimeoutMs < remaining - MIN_ATTEMPT_MS ? connectTimeoutMs : undefined);
-        const parsed = parseBody(answer.text);
-        const status = answer.status < 300 && isErrorBody(parsed) ? parsed.code : answer.status;
+        const answer = await attempt(method, `${prefix}${path}?${query}`, body, maxBytes, remaining, connectTimeoutMs < remaining - MIN_ATTEMPT_MS ? connectTimeoutMs : undefined);
+        const parsed = answer.complete ? parseJson(answer.body) : undefined;
+        const status = answer.status < 300 && parsed && isErrorBody(parsed.value) ? parsed.value.code : answer.status;
         options.onRequest?.({ method, path, status, ms: performance.now() - attemptStarted });
-        if (status < 300) return parsed;
-        error = statusError(status, answer.text, connectionName);
-        retryAfter = answer.headers()['retry-after'];
+        if (status < 300) {
+          if (parsed && isExpected(expect, parsed.value)) return parsed.value;
+          error = unexpectedAnswer(answer, expect, parsed, { name: connectionName, limit: maxBytes });
+        } else {
+          error = statusError(status, answer.body.toString(), connectionName);
+          retryAfter = answer.headers()['retry-after'];
+        }
       } catch (raw) {
         error = raw instanceof NoAnswer
           ? noAnswerError(raw, { name: connectionName, url, timeoutMs, connectTimeoutMs })
@@ -229,7 +278,7 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
       const body = encryptedChannel
         ? encrypted(encryptedChannel, (pusher) => pusher.trigger(channels, event, data, params))
         : JSON.stringify({ name: event, data: serializePayload(data), channels, ...params });
-      await send('POST', '/events', body);
+      await send('event', 'POST', '/events', body);
     },
     async triggerBatch(events) {
       const encryptedEvent = events.find((e) => isEncrypted(e.channel));
@@ -241,13 +290,14 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
         ...(e.socketId ? { socket_id: e.socketId } : {}),
       }));
       const body = encryptedEvent ? encrypted(encryptedEvent.channel, (pusher) => pusher.triggerBatch(batch)) : JSON.stringify({ batch });
-      await send('POST', '/batch_events', body);
+      await send('batch', 'POST', '/batch_events', body);
     },
     async get<T>(path: string, params?: Record<string, string>): Promise<T> {
-      return (await send('GET', path, undefined, params)) as T;
+      return (await send('query', 'GET', path, undefined, params)) as T;
     },
     async post<T>(path: string, body: unknown): Promise<T> {
-      return (await send('POST', path, JSON.stringify(body))) as T;
+      // Not an event: its answer is checked as a query's (a JSON object), and a retry of it is harmless.
+      return (await send('query', 'POST', path, JSON.stringify(body))) as T;
     },
     close() {
       agent.destroy();
@@ -294,12 +344,59 @@ function withNote(error: DeliveryError, note: string, hint?: string): DeliveryEr
   });
 }
 
-function parseBody(text: string): unknown {
+/** The body as JSON, or undefined when it is not JSON (an empty body is not). */
+function parseJson(body: Buffer): { value: unknown } | undefined {
+  if (body.length === 0) return undefined;
   try {
-    return text ? JSON.parse(text) : {};
+    return { value: JSON.parse(body.toString()) };
   } catch {
-    return text;
+    return undefined;
   }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Whether a 2xx body is what the API defines: a JSON object (Pusher answers events with `{}`, soketi 1.6
+ * with `{"ok":true}`, queries with their result); for a batch, `batch` is a list when present.
+ */
+function isExpected(expect: Expect, value: unknown): boolean {
+  if (!isObject(value)) return false;
+  return expect !== 'batch' || value.batch === undefined || Array.isArray(value.batch);
+}
+
+/** The DeliveryError for a 2xx answer without the expected JSON, naming what came back. */
+function unexpectedAnswer(answer: Answer, expect: Expect, parsed: { value: unknown } | undefined, c: { name: string; limit: number }): DeliveryError {
+  const type = answer.headers()['content-type'];
+  const of = type ? ` of ${type}` : ' (no content type)';
+  let what: string;
+  if (!answer.complete) what = `more than ${formatBytes(c.limit)}${of}, starting ${preview(answer.body)} (reading stopped there)`;
+  else if (answer.bytes === 0) what = `an empty body${type ? ` (${type})` : ''}`;
+  else if (parsed === undefined) what = `${formatBytes(answer.bytes)}${of} that is not JSON: ${preview(answer.body)}`;
+  else if (expect === 'batch' && isObject(parsed.value)) what = `JSON whose "batch" is not a list: ${preview(answer.body)}`;
+  else what = `JSON that is not an object: ${preview(answer.body)}`;
+  const event = expect !== 'query';
+  return new DeliveryError(`The server answered HTTP ${answer.status} with ${what}, not the Pusher API's JSON`, {
+    status: answer.status,
+    // Something accepted the request: whether it passed the event on is unknown, so it is not retried.
+    ...(event ? { details: { maybeDelivered: true } } : {}),
+    hint:
+      `Is it a Pusher server? Check the host, port and scheme of connection "${c.name}" (PUSHER_HOST, PUSHER_PORT, PUSHER_SCHEME): ` +
+      'they must point at the Pusher HTTP API (Pusher Channels, soketi, Reverb), not at a web page or a proxy' +
+      (event ? '. The event may or may not have been delivered, so it was not retried' : ''),
+  });
+}
+
+/** The first bytes of a body, quoted with control characters and quotes escaped (safe to print). */
+function preview(body: Buffer, max = 80): string {
+  const head = JSON.stringify(body.subarray(0, max).toString('utf8'));
+  return body.length > max ? `${head.slice(0, -1)}…"` : head;
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${+(n / (1024 * 1024)).toFixed(1)} MB`;
+  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KB`;
+  return `${n} byte${n === 1 ? '' : 's'}`;
 }
 
 function isErrorBody(body: unknown): body is { error: unknown; code: number } {

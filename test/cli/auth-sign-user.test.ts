@@ -107,6 +107,10 @@ describe('emit --user and users:terminate refuse bad input before any network ca
     const dry = await runMain(['emit', '--user', '42', 'greeting', '--data', '{"a":1}', '--dry-run', '--json'], { env: environment });
     expect(dry.code).toBe(0);
     expect(jsonOf('emit', dry.stdout)).toMatchObject({ ok: true, dryRun: true, delivered: false, channels: ['#server-to-user-42'], bytes: 7 });
+    // In CI with nothing configured, as for any emit: refused rather than printed by the log connection.
+    const ci = await runMain(['emit', '--user', '42', 'greeting', '--json'], { env: { CI: 'true' } });
+    expect(ci.code).toBe(2);
+    expect(jsonOf('emit', ci.stdout).error).toMatchObject({ code: 'config' });
     const down = await runMain(['users:terminate', '42', '--force', '--retries', '0', '--json'], { env: environment });
     expect(down.code).toBe(1);
     expect(jsonOf('users:terminate', down.stdout).error).toMatchObject({ code: 'delivery' });

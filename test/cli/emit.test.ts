@@ -23,9 +23,10 @@ function ndjson(count: number, channels = 5): string {
   return Array.from({ length: count }, (_, i) => JSON.stringify({ channel: `c-${i % channels}`, event: 'tick', data: { i } })).join('\n') + '\n';
 }
 
+// Outside CI (CI: ''): in CI, emitting on the fallback log connection is refused (test/cli/emit-checks.test.ts).
 describe('emit with no configuration (the built-in log connection)', () => {
   test('the log driver writes the event to stdout, one line; the note that nothing was delivered goes to stderr', async ({ project }) => {
-    const r = await runMain(['emit', 'orders,private-x', 'order.shipped', '--data', '{"id":42}'], { cwd: project.dir });
+    const r = await runMain(['emit', 'orders,private-x', 'order.shipped', '--data', '{"id":42}'], { cwd: project.dir, env: { CI: '' } });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('order.shipped → orders, private-x {"id":42}\n');
     expect(r.stderr).toContain('nothing was delivered');
@@ -33,7 +34,7 @@ describe('emit with no configuration (the built-in log connection)', () => {
   });
 
   test('--json: one document, the data in it and no log line', async ({ project }) => {
-    const r = await runMain(['emit', 'a,b', 'e', '--json', '--data', '[1,2]'], { cwd: project.dir });
+    const r = await runMain(['emit', 'a,b', 'e', '--json', '--data', '[1,2]'], { cwd: project.dir, env: { CI: '' } });
     expect(r.code).toBe(0);
     expect(jsonOf('emit', r.stdout)).toEqual({
       ok: true,
@@ -47,6 +48,7 @@ describe('emit with no configuration (the built-in log connection)', () => {
       requests: 1,
       bytes: 5,
       data: [1, 2],
+      warnings: [],
     });
     expect(r.stderr).toBe('');
   });
@@ -258,14 +260,14 @@ describe('emit --file: the summary is the result (stdout), progress and reasons 
 
   test('the log connection: each event, then the summary, on stdout; in JSON mode only the summary', async ({ project }) => {
     await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(30, 3));
-    const human = await runMain(['emit', '--file', 'events.ndjson', '--concurrency', '1'], { cwd: project.dir });
+    const human = await runMain(['emit', '--file', 'events.ndjson', '--concurrency', '1'], { cwd: project.dir, env: { CI: '' } });
     expect(human.code).toBe(0);
     const lines = human.stdout.trim().split('\n');
     expect(lines).toHaveLength(31);
     expect(lines).toContain('tick → c-1 {"i":1}');
     expect(lines[30]).toMatch(/^✓ printed 30 events from events\.ndjson in [\d.]+ s \(.*connection "log"\)$/);
     expect(human.stderr).toContain('nothing was delivered');
-    const json = await runMain(['emit', '--file', 'events.ndjson', '--json'], { cwd: project.dir });
+    const json = await runMain(['emit', '--file', 'events.ndjson', '--json'], { cwd: project.dir, env: { CI: '' } });
     expect(jsonOf('emit', json.stdout)).toMatchObject({ ok: true, dryRun: false, driver: 'log', delivered: false, events: 30, sent: 30, failed: 0, stopped: null });
   });
 

@@ -91,6 +91,32 @@ export function ok(res: http.ServerResponse): void {
   res.end('{}');
 }
 
+/** Answers 200 with an HTML page, as a proxy, a captive portal or a web server on the wrong port does. */
+export function html(res: http.ServerResponse, page = '<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head><body>It works</body></html>'): void {
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+  res.end(page);
+}
+
+/**
+ * Answers 200 and streams a body without end (64 KB chunks as fast as the client reads) until the client
+ * goes away; resolves the returned promise with the bytes written by then.
+ */
+export function endless(res: http.ServerResponse, contentType = 'application/json'): Promise<number> {
+  res.writeHead(200, { 'content-type': contentType });
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  res.write('{"padding":"');
+  let written = 0;
+  return new Promise((resolve) => {
+    const pump = () => {
+      while (!res.destroyed && res.write(chunk)) written += chunk.length;
+      if (!res.destroyed) written += chunk.length;
+    };
+    res.on('drain', pump);
+    res.once('close', () => resolve(written));
+    pump();
+  });
+}
+
 /**
  * A port whose listen queue is full and never drained: new connections are neither accepted nor refused,
  * so a client's connect hangs as it does towards a host that drops packets. Linux drops SYNs once the

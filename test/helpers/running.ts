@@ -1,6 +1,7 @@
 /**
  * The built binary as a long-running process (`broadcast listen`): read its stdout line by line while it
- * runs, wait for a line, send it signals, and await its exit.
+ * runs, wait for a line, send it signals, close its stdout, and await its exit. `watchOutput` is the line
+ * keeping and waiting part, shared with the in-process variant (`startMain` in test/helpers/main.ts).
  */
 import { spawn } from 'node:child_process';
 import { BIN, ROOT, cleanEnv } from './cli.js';
@@ -13,8 +14,8 @@ export interface Exit {
   ms: number;
 }
 
-export interface Running {
-  pid: number;
+/** What a run printed so far, and waits on it. */
+export interface Output {
   /** Complete stdout lines so far. */
   lines: string[];
   /** stdout lines parsed as JSON (for --json). */
@@ -24,47 +25,28 @@ export interface Running {
   waitForRecord(match: (record: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
   /** Resolves when stderr matches, rejects after `ms`. */
   waitForStderr(pattern: RegExp, ms?: number): Promise<void>;
+}
+
+export interface Running extends Output {
+  pid: number;
   signal(signal: NodeJS.Signals): void;
+  /** Closes the read end of its stdout, as `| head -1` does once it has its line: its next write fails (EPIPE). */
+  closeStdout(): void;
   /** Resolves when the process exits; SIGKILLs it and rejects after `ms`. */
   exited(ms?: number): Promise<Exit>;
 }
 
-export function startCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Running {
-  const started = Date.now();
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: options.cwd ?? ROOT,
-    env: cleanEnv(options.env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** Keeps a run's output as it comes (fed with `addStdout`/`addStderr`, then `close`), for `Output`'s waits. */
+export function watchOutput(label: string): Output & { addStdout(text: string): void; addStderr(text: string): void; close(): void; stdoutText(): string } {
   let stdout = '';
   let stderr = '';
   let partial = '';
+  let closed = false;
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   const wake = () => {
     for (const w of [...waiters]) w();
   };
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-    partial += d.toString();
-    const parts = partial.split('\n');
-    partial = parts.pop()!;
-    lines.push(...parts);
-    wake();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    wake();
-  });
-  let closed = false;
-  const exit = new Promise<Exit>((resolve) => {
-    child.on('close', (code, signal) => {
-      closed = true;
-      if (partial) lines.push(partial);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
-      wake();
-    });
-  });
   const parse = (line: string): Record<string, unknown> => {
     try {
       const value = JSON.parse(line);
@@ -83,7 +65,7 @@ export function startCli(args: string[], options: { cwd?: string; env?: Record<s
           resolve(value);
         } else if (closed) {
           done();
-          reject(new Error(`broadcast ${args.join(' ')} exited before the expected output\nstdout: ${stdout}\nstderr: ${stderr}`));
+          reject(new Error(`${label} exited before the expected output\nstdout: ${stdout}\nstderr: ${stderr}`));
         }
       };
       const timer = setTimeout(() => {
@@ -100,25 +82,73 @@ export function startCli(args: string[], options: { cwd?: string; env?: Record<s
   }
 
   return {
-    pid: child.pid!,
     lines,
     records: () => lines.filter((l) => l.trim() !== '').map((l) => JSON.parse(l)),
     stderr: () => stderr,
+    addStderr(text: string) {
+      stderr += text;
+      wake();
+    },
+    addStdout(text: string) {
+      stdout += text;
+      partial += text;
+      const parts = partial.split('\n');
+      partial = parts.pop()!;
+      lines.push(...parts);
+      wake();
+    },
+    stdoutText: () => stdout,
+    close() {
+      closed = true;
+      if (partial) lines.push(partial);
+      partial = '';
+      wake();
+    },
     waitForRecord(match, ms = 10_000) {
       return waitUntil(() => lines.map(parse).find(match), ms);
     },
     async waitForStderr(pattern, ms = 10_000) {
       await waitUntil(() => pattern.test(stderr) || undefined, ms);
     },
+  };
+}
+
+export function startCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Running {
+  const started = Date.now();
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: cleanEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = watchOutput(`broadcast ${args.join(' ')}`);
+  child.stdout.on('data', (d: Buffer) => output.addStdout(d.toString()));
+  child.stderr.on('data', (d: Buffer) => output.addStderr(d.toString()));
+  const exit = new Promise<Exit>((resolve) => {
+    child.on('close', (code, signal) => {
+      output.close();
+      resolve({ code, signal, stdout: output.stdoutText(), stderr: output.stderr(), ms: Date.now() - started });
+    });
+  });
+
+  return {
+    pid: child.pid!,
+    lines: output.lines,
+    records: output.records,
+    stderr: output.stderr,
+    waitForRecord: output.waitForRecord,
+    waitForStderr: output.waitForStderr,
     signal(signal) {
       child.kill(signal);
+    },
+    closeStdout() {
+      child.stdout.destroy();
     },
     async exited(ms = 20_000) {
       let timer: NodeJS.Timeout | undefined;
       const limit = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           child.kill('SIGKILL');
-          reject(new Error(`broadcast ${args.join(' ')} did not exit within ${ms} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+          reject(new Error(`broadcast ${args.join(' ')} did not exit within ${ms} ms\nstdout: ${output.stdoutText()}\nstderr: ${output.stderr()}`));
         }, ms);
       });
       try {

@@ -1,96 +1,134 @@
 /**
- * `broadcast listen` against a real soketi: what it receives, how it ends, and how it fails.
+ * `broadcast listen` against a real soketi: what it receives, how it ends, and how it fails. Most runs are in
+ * process (`startMain`, stopped through its signal); the last group spawns the binary for real signals and
+ * a real closed pipe. Every --json line is checked against schemas/listen.json.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import net from 'node:net';
 import { Broadcast } from '../../src/core/broadcast.js';
-import { runCli } from '../helpers/cli.js';
-import { listen } from '../helpers/listener.js';
-import { startCli } from '../helpers/running.js';
+import { afterAll, describe, expect, inject, test } from '../helpers/fixtures.js';
+import { listen as pusherClient } from '../helpers/listener.js';
+import { runMain, startMain } from '../helpers/main.js';
+import { startCli, type Output } from '../helpers/running.js';
+import { expectSchema, jsonOf } from '../helpers/schema.js';
 import { freePort, type SoketiServer } from '../helpers/soketi.js';
 
 const server = inject('soketi') as SoketiServer;
-const uid = () => Math.random().toString(36).slice(2, 10);
 const masterKey = randomBytes(32).toString('base64');
 const env = { ...server.env, PUSHER_ENCRYPTION_MASTER_KEY_BASE64: masterKey };
 const broadcast = new Broadcast({}, { env });
 afterAll(() => broadcast.close());
 
-const subscribed = (r: Record<string, unknown>) => r.type === 'status' && r.status === 'subscribed';
+const subscribed = (r: Record<string, unknown>) => r.type === 'subscribed';
 
-describe('listen --json receives what is emitted', () => {
-  it('public, private and presence events emitted by the CLI, and presence members joining and leaving', async () => {
-    const id = uid();
-    const channels = [`news-${id}`, `private-desk-${id}`, `presence-room-${id}`];
-    const run = startCli(['listen', channels.join(','), '--json', '--user', '7', '--user-info', '{"name":"Ada"}', '--count', '3', '--timeout', '20'], { env });
+/** The run's --json records, each checked against the schema. */
+function recordsOf(run: Pick<Output, 'records'>): Record<string, unknown>[] {
+  const records = run.records();
+  for (const record of records) expectSchema('listen', record);
+  return records;
+}
+
+describe('listen --json streams what arrives', () => {
+  test('public, private and presence events, and presence members joining and leaving, with string ids', async ({ uid }) => {
+    const channels = [`news-${uid}`, `private-desk-${uid}`, `presence-room-${uid}`];
+    const run = startMain(['listen', channels.join(','), '--json', '--user', '7', '--user-info', '{"name":"Ada"}', '--count', '3', '--duration', '20s'], { env });
     const status = await run.waitForRecord(subscribed);
-    expect(status).toMatchObject({ connection: 'pusher', channels, user: { id: 7, info: { name: 'Ada' } } });
+    expect(status).toMatchObject({ connection: 'pusher', channels, user: { id: '7', info: { name: 'Ada' } } });
     expect(status.socketId).toMatch(/^\d+\.\d+$/);
     expect(status.members).toEqual({ [channels[2]!]: [{ id: '7', info: { name: 'Ada' } }] });
 
-    // A second client joins the presence channel, then leaves.
-    const other = await listen(server, { user: { id: 'grace', info: { role: 'admin' } } });
+    // A second client joins the presence channel with a numeric id, then leaves.
+    const other = await pusherClient(server, { user: { id: 9, info: { role: 'admin' } } });
     await other.subscribe(channels[2]!);
     const joined = await run.waitForRecord((r) => r.type === 'member' && r.action === 'added');
-    expect(joined).toMatchObject({ channel: channels[2], user: { id: 'grace', info: { role: 'admin' } } });
+    expect(joined).toMatchObject({ channel: channels[2], user: { id: '9', info: { role: 'admin' } } });
     other.disconnect();
     const left = await run.waitForRecord((r) => r.type === 'member' && r.action === 'removed');
-    expect(left).toMatchObject({ channel: channels[2], user: { id: 'grace' } });
+    expect(left).toMatchObject({ channel: channels[2], user: { id: '9' } });
 
-    const emitted = await runCli(['emit', channels.join(','), 'order.shipped', '--data', '{"id":42,"tags":["a"]}'], { env });
+    const emitted = await runMain(['emit', channels.join(','), 'order.shipped', '--data', '{"id":42,"tags":["a"]}'], { env });
     expect(emitted.code).toBe(0);
     const exit = await run.exited();
     expect(exit.code).toBe(0);
-    const records = run.records();
+    const records = recordsOf(run);
     const events = records.filter((r) => r.type === 'event');
     expect(events.map((e) => e.channel).sort()).toEqual([...channels].sort());
     for (const e of events) {
       expect(e).toMatchObject({ event: 'order.shipped', data: { id: 42, tags: ['a'] } });
       expect(Date.parse(e.receivedAt as string)).toBeGreaterThan(Date.now() - 60_000);
     }
-    expect(records.at(-1)).toEqual({ type: 'status', status: 'done', exitCode: 0, events: 3 });
+    expect(records.at(-1)).toEqual({ type: 'result', ok: true, status: 'done', events: 3 });
   });
 
-  it('lists the members already in a presence channel, also when joining without --user-info', async () => {
-    const channel = `presence-lobby-${uid()}`;
-    const first = startCli(['listen', channel, '--json', '--user', '8', '--timeout', '20'], { env });
+  test('lists the members already in a presence channel, also when joining without --user-info', async ({ uid }) => {
+    const channel = `presence-lobby-${uid}`;
+    const first = startMain(['listen', channel, '--json', '--user', '8', '--duration', '20s'], { env });
     await first.waitForRecord(subscribed);
-    const second = startCli(['listen', channel, '--json', '--user', '7', '--timeout', '1'], { env });
+    const second = startMain(['listen', channel, '--json', '--user', '7', '--duration', '1'], { env });
     const status = await second.waitForRecord(subscribed);
     const ids = (status.members as Record<string, { id: string }[]>)[channel]!.map((m) => m.id).sort();
     expect(ids).toEqual(['7', '8']);
     expect((await second.exited()).code).toBe(0);
+    expect(recordsOf(second).at(-1)).toEqual({ type: 'result', ok: true, status: 'duration', events: 0 });
     first.signal('SIGINT');
     expect((await first.exited()).code).toBe(130);
   });
 
-  it('decrypts events on an encrypted channel with the master key', async () => {
-    const channel = `private-encrypted-vault-${uid()}`;
-    const run = startCli(['listen', channel, '--json', '--count', '1', '--timeout', '15'], { env });
+  test('decrypts events on an encrypted channel with the master key', async ({ uid }) => {
+    const channel = `private-encrypted-vault-${uid}`;
+    const run = startMain(['listen', channel, '--json', '--count', '1', '--duration', '15s'], { env });
     await run.waitForRecord(subscribed);
     await broadcast.channel(channel, 'secret.updated', { code: 'xyzzy' });
     expect((await run.exited()).code).toBe(0);
-    expect(run.records().find((r) => r.type === 'event')).toMatchObject({ channel, event: 'secret.updated', data: { code: 'xyzzy' } });
+    expect(recordsOf(run).find((r) => r.type === 'event')).toMatchObject({ channel, event: 'secret.updated', data: { code: 'xyzzy' } });
   });
 
-  it('--events filters by name and --count stops after that many matches', async () => {
-    const channel = `filtered-${uid()}`;
-    const run = startCli(['listen', channel, '--json', '--events', 'wanted,also', '--count', '2', '--timeout', '15'], { env });
+  test('--events filters by name and --count stops after that many matches', async ({ uid }) => {
+    const channel = `filtered-${uid}`;
+    const run = startMain(['listen', channel, '--json', '--events', 'wanted,also', '--count', '2', '--duration', '15s'], { env });
     await run.waitForRecord(subscribed);
     await broadcast.channel(channel, 'ignored', { n: 1 });
     await broadcast.channel(channel, 'wanted', { n: 2 });
     await broadcast.channel(channel, 'ignored', { n: 3 });
     await broadcast.channel(channel, 'also', { n: 4 });
-    const exit = await run.exited();
-    expect(exit.code).toBe(0);
-    const events = run.records().filter((r) => r.type === 'event');
-    expect(events.map((e) => [e.event, (e.data as { n: number }).n])).toEqual([['wanted', 2], ['also', 4]]);
-    expect(run.records().at(-1)).toMatchObject({ type: 'status', status: 'done', exitCode: 0, events: 2 });
+    expect((await run.exited()).code).toBe(0);
+    const records = recordsOf(run);
+    expect(records.filter((r) => r.type === 'event').map((e) => [e.event, (e.data as { n: number }).n])).toEqual([['wanted', 2], ['also', 4]]);
+    expect(records.at(-1)).toEqual({ type: 'result', ok: true, status: 'done', events: 2 });
   });
 
-  it('prints one readable line per event and the state on stderr without --json', async () => {
-    const channel = `plain-${uid()}`;
-    const run = startCli(['listen', channel, '--count', '2', '--timeout', '15'], { env });
+  test('a dropped connection that comes back: state records, then events arrive again', async ({ uid }) => {
+    const channel = `private-flaky-${uid}`;
+    const relay = await tcpRelay(server.port);
+    try {
+      const run = startMain(['listen', channel, '--json', '--count', '1', '--duration', '20s'], { env: { ...env, PUSHER_PORT: String(relay.port) } });
+      await run.waitForRecord(subscribed);
+      relay.cut();
+      await run.waitForRecord((r) => r.type === 'state' && r.current === 'connecting');
+      await run.waitForRecord((r) => r.type === 'state' && r.current === 'connected');
+      // pusher-js resubscribes (signing again for the new socket id) after reconnecting; emit until it is back.
+      const deadline = Date.now() + 10_000;
+      while (!run.lines.some((l) => l.includes('"type":"event"')) && Date.now() < deadline) {
+        await broadcast.channel(channel, 'after.drop', { ok: true });
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect((await run.exited()).code).toBe(0);
+      const records = recordsOf(run);
+      expect(records.filter((r) => r.type === 'state').map((r) => [r.previous, r.current])).toEqual([
+        ['connected', 'connecting'],
+        ['connecting', 'connected'],
+      ]);
+      expect(records.at(-1)).toEqual({ type: 'result', ok: true, status: 'done', events: 1 });
+    } finally {
+      relay.close();
+    }
+  });
+});
+
+describe('listen for a person', () => {
+  test('one line per event on stdout, the state on stderr', async ({ uid }) => {
+    const channel = `plain-${uid}`;
+    const run = startMain(['listen', channel, '--count', '2', '--duration', '15s'], { env });
     await run.waitForStderr(/Listening on/);
     await broadcast.channel(channel, 'first', { a: { b: 1 } });
     await broadcast.channel(channel, 'second', 'plain text');
@@ -101,80 +139,175 @@ describe('listen --json receives what is emitted', () => {
     expect(lines[0]).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} ${channel} first \\{"a":\\{"b":1\\}\\}$`));
     expect(lines[1]).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} ${channel} second "plain text"$`));
     expect(exit.stderr).toContain(`Listening on ${channel}`);
+    expect(exit.stderr).toContain('Stopping after 2 events or 15s; Ctrl+C to stop sooner.');
     expect(exit.stderr).toContain('Done after 2 events');
+  });
+
+  test('on a terminal, object data is indented; presence joins and leaves are lines too', async ({ uid }) => {
+    const channel = `presence-tty-${uid}`;
+    const run = startMain(['listen', channel, '--count', '1', '--duration', '15s', '--no-color'], { env, tty: { stdout: true } });
+    await run.waitForStderr(/Listening on/);
+    expect(run.stderr()).toMatch(/Joining presence channels as user broadcast-cli-[0-9a-f]{6} \(choose with --user\)/);
+    const other = await pusherClient(server, { user: { id: 'grace', info: { name: 'Grace' } } });
+    await other.subscribe(channel);
+    await run.waitForRecord((r) => String(r.line).includes('+ joined grace'));
+    await broadcast.channel(channel, 'nested', { a: 1 });
+    const exit = await run.exited();
+    other.disconnect();
+    expect(exit.code).toBe(0);
+    expect(exit.stdout).toMatch(new RegExp(`${channel} \\+ joined grace \\{"name":"Grace"\\}\\n`));
+    expect(exit.stdout).toMatch(new RegExp(`${channel} nested\\n\\{\\n  "a": 1\\n\\}\\n$`));
   });
 });
 
 describe('listen ends as asked', () => {
-  it('--timeout without --count ends with 0 after that long', async () => {
-    const run = startCli(['listen', `quiet-${uid()}`, '--json', '--timeout', '1'], { env });
+  test.for([
+    ['--duration', '1s'],
+    ['--timeout', '1'], // the old name, hidden: a bare number in seconds
+  ])('%s %s without --count ends with 0 after that long', async (flag, { uid }) => {
+    const run = startMain(['listen', `quiet-${uid}`, '--json', ...flag], { env });
     const exit = await run.exited();
     expect(exit.code).toBe(0);
     expect(exit.ms).toBeGreaterThanOrEqual(1000);
     expect(exit.ms).toBeLessThan(8000);
-    expect(run.records().at(-1)).toEqual({ type: 'status', status: 'timeout', exitCode: 0, events: 0 });
+    expect(recordsOf(run).at(-1)).toEqual({ type: 'result', ok: true, status: 'duration', events: 0 });
   });
 
-  it('--timeout with --count not reached exits 1 and says how many arrived', async () => {
-    const channel = `short-${uid()}`;
-    const run = startCli(['listen', channel, '--json', '--count', '3', '--timeout', '1.5'], { env });
+  test('--duration with --count not reached exits 1 (not_received) and says how many arrived', async ({ uid }) => {
+    const channel = `short-${uid}`;
+    const run = startMain(['listen', channel, '--json', '--count', '3', '--duration', '1.5'], { env });
     await run.waitForRecord(subscribed);
     await broadcast.channel(channel, 'only-one', {});
     const exit = await run.exited();
     expect(exit.code).toBe(1);
     expect(exit.stderr).toContain('Received 1 of 3 events within --duration 1.5s');
-    expect(run.records().at(-1)).toMatchObject({ type: 'status', status: 'timeout', exitCode: 1, events: 1 });
-  });
-
-  it.each([
-    ['SIGINT', 130, 'interrupted'],
-    ['SIGTERM', 143, 'terminated'],
-  ] as const)('%s disconnects cleanly and exits %i', async (signal, code, status) => {
-    const run = startCli(['listen', `sig-${uid()}`, '--json'], { env });
-    await run.waitForRecord(subscribed);
-    run.signal(signal);
-    const exit = await run.exited(5000);
-    expect(exit.code).toBe(code);
-    expect(run.records().at(-1)).toEqual({ type: 'status', status, exitCode: code, events: 0 });
+    expect(recordsOf(run).at(-1)).toMatchObject({ type: 'result', ok: false, events: 1, error: { code: 'not_received', exitCode: 1 } });
   });
 });
 
 describe('listen fails fast and clearly', () => {
-  it('a wrong app key exits 1 with the server\'s reason', async () => {
-    const run = startCli(['listen', `k-${uid()}`, '--json'], { env: { ...env, PUSHER_APP_KEY: 'no-such-key' } });
-    const exit = await run.exited(8000);
-    expect(exit.code).toBe(1);
-    expect(exit.ms).toBeLessThan(5000);
-    expect(exit.stderr).toContain('refused the WebSocket connection (4001)');
-    expect(exit.stderr).toContain('PUSHER_APP_KEY');
-    expect(run.records().at(-1)).toMatchObject({ type: 'status', status: 'failed', exitCode: 1 });
+  test('a wrong app key exits 1 with the server\'s reason', async ({ uid }) => {
+    const r = await runMain(['listen', `k-${uid}`, '--json'], { env: { ...env, PUSHER_APP_KEY: 'no-such-key' } });
+    expect(r.code).toBe(1);
+    expect(r.ms).toBeLessThan(5000);
+    expect(r.stderr).toContain('refused the WebSocket connection (4001)');
+    expect(r.stderr).toContain('PUSHER_APP_KEY');
+    expect(jsonOf('listen', r.stdout)).toMatchObject({ type: 'result', ok: false, events: 0, error: { code: 'delivery', exitCode: 1 } });
   });
 
-  it('a wrong secret: the private subscription is refused, exit 1', async () => {
-    const exit = await startCli(['listen', `private-x-${uid()}`], { env: { ...env, PUSHER_APP_SECRET: 'wrong-secret-value' } }).exited(8000);
-    expect(exit.code).toBe(1);
-    expect(exit.stderr).toMatch(/The server refused the subscription to private-x-\w+/);
-    expect(exit.stderr).not.toContain('wrong-secret-value');
+  test('a wrong secret: the private subscription is refused, exit 1, the secret never printed', async ({ uid }) => {
+    const r = await runMain(['listen', `private-x-${uid}`, '--json'], { env: { ...env, PUSHER_APP_SECRET: 'wrong-secret-value' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/The server refused the subscription to private-x-\w+/);
+    expect(jsonOf('listen', r.stdout)).toMatchObject({ ok: false, error: { code: 'delivery' } });
+    expect(r.stdout + r.stderr).not.toContain('wrong-secret-value');
   });
 
-  it('no server on the port: exit 1 with "connection refused", quickly', async () => {
+  test('no server on the port: exit 1 with "connection refused", quickly', async () => {
     const port = await freePort();
-    const exit = await startCli(['listen', 'anything'], { env: { ...env, PUSHER_PORT: String(port) } }).exited(8000);
-    expect(exit.code).toBe(1);
-    expect(exit.ms).toBeLessThan(5000);
-    expect(exit.stderr).toContain(`Could not reach the WebSocket server at ws://127.0.0.1:${port}: connection refused`);
+    const r = await runMain(['listen', 'anything'], { env: { ...env, PUSHER_PORT: String(port) } });
+    expect(r.code).toBe(1);
+    expect(r.ms).toBeLessThan(5000);
+    expect(r.stderr).toContain(`Could not reach the WebSocket server at ws://127.0.0.1:${port}: connection refused`);
   });
 
-  it.each([
-    [['listen', 'a,bad name'], env, /Invalid channel name "bad name"/],
-    [['listen', 'orders', '--user', '5'], env, /--user and --user-info apply to presence channels only/],
-    [['listen', 'presence-r', '--user', '5', '--user-info', '[1]'], env, /--user-info must be a JSON object/],
-    [['listen', 'private-encrypted-v'], server.env, /is encrypted, but connection "pusher" has no encryptionMasterKeyBase64/],
-    [['listen', 'orders'], {}, /uses the log driver, which has no server to listen to/],
-    [['listen', 'orders', '--count', '0'], env, /--count must be a whole number >= 1/],
-  ] as const)('bad usage %j exits 2', async (args, runEnv, message) => {
-    const r = await runCli([...args], { env: { ...runEnv } });
+  test('a server that accepts but never answers: exit 1 once --duration is over', async () => {
+    const silent = net.createServer(() => {});
+    const sockets: net.Socket[] = [];
+    silent.on('connection', (s) => sockets.push(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      const r = await runMain(['listen', 'anything', '--json', '--duration', '500ms'], { env: { ...env, PUSHER_PORT: String(port) } });
+      expect(r.code).toBe(1);
+      expect(r.ms).toBeLessThan(3000);
+      expect(jsonOf('listen', r.stdout)).toMatchObject({
+        type: 'result',
+        ok: false,
+        events: 0,
+        error: { code: 'delivery', message: 'Not subscribed to every channel within --duration 500ms' },
+      });
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+
+  test.for([
+    [['listen', 'a,bad name'], env, /Invalid channel name "bad name"/, 'invalid'],
+    [['listen', 'orders', '--user', '5'], env, /--user and --user-info apply to presence channels only/, 'usage'],
+    [['listen', 'presence-r', '--user', '5', '--user-info', '[1]'], env, /--user-info must be a JSON object/, 'usage'],
+    [['listen', 'private-encrypted-v'], server.env, /is encrypted, but connection "pusher" has no encryptionMasterKeyBase64/, 'config'],
+    [['listen', 'orders'], {}, /uses the log driver, which has no server to listen to/, 'usage'],
+    [['listen', 'orders', '--count', '0'], env, /--count must be a whole number >= 1/, 'usage'],
+    [['listen', 'orders', '--duration', 'soon'], env, /--duration must be a duration such as 500ms, 5s or 2m/, 'usage'],
+  ] as const)('bad usage %j exits 2 before connecting', async ([args, runEnv, message, code]) => {
+    const r = await runMain([...args, '--json'], { env: { ...runEnv } });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
+    expect(jsonOf('listen', r.stdout)).toMatchObject({ ok: false, error: { code, exitCode: 2 } });
   });
 });
+
+/** The same stops in process (main's signal, a failing stdout) and for the binary (real signals, a closed pipe). */
+const starters = [
+  ['in process', startMain],
+  ['the binary', startCli],
+] as const;
+
+describe.for(starters)('listen stops when asked (%s)', ([, start]) => {
+  test.for([
+    ['SIGINT', 130, 'interrupted'],
+    ['SIGTERM', 143, 'terminated'],
+    ['SIGHUP', 129, 'terminated'],
+  ] as const)('%s: disconnects cleanly and exits %i', async ([signal, code, errorCode], { uid }) => {
+    const channel = `stop-${uid}`;
+    const run = start(['listen', channel, '--json'], { env });
+    await run.waitForRecord(subscribed);
+    await broadcast.channel(channel, 'before.stop', {});
+    await run.waitForRecord((r) => r.type === 'event');
+    run.signal(signal);
+    const exit = await run.exited(5000);
+    expect(exit.code).toBe(code);
+    expect(recordsOf(run).at(-1)).toMatchObject({ type: 'result', ok: false, events: 1, error: { code: errorCode, exitCode: code } });
+  });
+
+  test('`listen … | head -1`: once stdout\'s reader is gone, the next event ends it with 0 and no error', async ({ uid }) => {
+    const channel = `head-${uid}`;
+    const run = start(['listen', channel, '--json'], { env });
+    await run.waitForRecord(subscribed);
+    run.closeStdout();
+    await broadcast.channel(channel, 'unread', {});
+    const exit = await run.exited(5000);
+    expect(exit.code).toBe(0);
+    expect(exit.stderr).toBe('');
+  });
+});
+
+/** A TCP relay to a port whose connections can be cut (the server stays up), so clients reconnect through it. */
+async function tcpRelay(port: number): Promise<{ port: number; cut(): void; close(): void }> {
+  const sockets = new Set<net.Socket>();
+  const keep = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+  };
+  const relay = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    keep(client);
+    keep(upstream);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const cut = () => {
+    for (const socket of sockets) socket.destroy();
+  };
+  return {
+    port: (relay.address() as net.AddressInfo).port,
+    cut,
+    close() {
+      cut();
+      relay.close();
+    },
+  };
+}

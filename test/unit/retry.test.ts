@@ -6,12 +6,12 @@
 import nacl from 'tweetnacl';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PusherConnection } from '../../src/config/schema.js';
-import { backoffDelay, createPusherDriver, parseRetryAfter, RETRY_POLICY } from '../../src/transport/pusher.js';
+import { ANSWER_LIMITS, backoffDelay, createPusherDriver, parseRetryAfter, RETRY_POLICY } from '../../src/transport/pusher.js';
 import type { Driver } from '../../src/transport/types.js';
 import { ConfigError, DeliveryError } from '../../src/core/errors.js';
 import { Broadcast } from '../../src/core/broadcast.js';
 import { sharedSecret } from '../../src/auth/sign.js';
-import { blackhole, CREDENTIALS, faultServer, ok, type FaultHandler, type FaultServer } from '../helpers/fault-server.js';
+import { blackhole, CREDENTIALS, endless, faultServer, html, ok, type FaultHandler, type FaultServer } from '../helpers/fault-server.js';
 import { freePort } from '../helpers/soketi.js';
 
 // The tests run concurrently (each has its own server), so everything is released at the end.
@@ -237,6 +237,101 @@ describe.concurrent('what is not retried', () => {
     expect(error.message).toMatch(/HTTP 429\) \(\d attempts in \d\.\d s; the next retry would not fit in the 1200 ms time limit\)$/);
     expect(ms).toBeLessThan(1300);
     expect(server.requests.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe.concurrent('delivered means the server said so: a 2xx with the JSON the API defines', () => {
+  const json = (body: string) => (_n: number, _req: unknown, res: import('node:http').ServerResponse) =>
+    void res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+
+  it('an HTML page with 200 (a proxy, a web server on the wrong port) is an error naming what came back, not retried', async () => {
+    const server = await serve((_n, _req, res) => html(res));
+    const { driver, retries } = driverFor(server.port);
+    const { error } = await failure(() => driver.trigger(event));
+    expect(error.message).toBe(
+      'The server answered HTTP 200 with 95 bytes of text/html; charset=utf-8 that is not JSON: ' +
+        '"<!DOCTYPE html>\\n<html><head><title>Welcome to nginx!</title></head><body>It work…", not the Pusher API\'s JSON',
+    );
+    expect(error.status).toBe(200);
+    expect(error.details).toEqual({ maybeDelivered: true });
+    expect(error.hint).toContain('PUSHER_HOST, PUSHER_PORT, PUSHER_SCHEME');
+    expect(server.requests).toHaveLength(1);
+    expect(retries).toHaveLength(0);
+  });
+
+  it.each([
+    ['an empty body', '', /^The server answered HTTP 200 with an empty body \(application\/json\), not the Pusher API's JSON$/],
+    ['JSON that is not an object', '"ok"', /^The server answered HTTP 200 with JSON that is not an object: "\\"ok\\"", not/],
+    ['a JSON list', '[]', /with JSON that is not an object: "\[\]"/],
+    ['null', 'null', /with JSON that is not an object: "null"/],
+  ])('a trigger answered with %s fails', async (_what, body, message) => {
+    const server = await serve(json(body));
+    const { driver } = driverFor(server.port);
+    const { error } = await failure(() => driver.trigger(event));
+    expect(error.message).toMatch(message);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('a batch answered with a "batch" that is not a list fails; the answers real servers give are delivered', async () => {
+    const server = await serve(json('{"batch":"accepted"}'));
+    const { driver } = driverFor(server.port);
+    const { error } = await failure(() => driver.triggerBatch([{ channel: 'a', event: 'e', data: {} }]));
+    expect(error.message).toBe('The server answered HTTP 200 with JSON whose "batch" is not a list: "{\\"batch\\":\\"accepted\\"}", not the Pusher API\'s JSON');
+    // {} (Pusher), {"ok":true} (soketi 1.6), {"channels":…} (Pusher with info), {"batch":[…]} (Pusher's batch with info).
+    for (const body of ['{}', '{"ok":true}', '{"channels":{"orders":{}}}']) {
+      const ok = await serve(json(body));
+      await expect(driverFor(ok.port).driver.trigger(event)).resolves.toBeUndefined();
+    }
+    for (const body of ['{}', '{"ok":true}', '{"batch":[{},{}]}']) {
+      const ok = await serve(json(body));
+      await expect(driverFor(ok.port).driver.triggerBatch([{ channel: 'a', event: 'e', data: {} }])).resolves.toBeUndefined();
+    }
+  });
+
+  it('a query (GET /channels) answered with HTML fails too, without "maybe delivered"', async () => {
+    const server = await serve((_n, _req, res) => html(res, '<html>login</html>'));
+    const { driver } = driverFor(server.port);
+    const { error } = await failure(() => driver.get('/channels'));
+    expect(error.message).toMatch(/^The server answered HTTP 200 with 18 bytes of text\/html; charset=utf-8 that is not JSON: "<html>login<\/html>"/);
+    expect(error.details).toBeUndefined();
+  });
+
+  it('what came back is shown escaped: control characters and quotes cannot reach the terminal raw', async () => {
+    const server = await serve((_n, _req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('\x1b[2J\x1b[31m"pwned"\r\n'));
+    const { driver } = driverFor(server.port);
+    const { error } = await failure(() => driver.trigger(event));
+    expect(error.message).not.toContain('\x1b');
+    expect(error.message).not.toContain('\r');
+    expect(error.message).toContain('"\\u001b[2J\\u001b[31m\\"pwned\\"\\r\\n"');
+  });
+
+  it('a 200 body without end: reading stops at the limit and the call fails at once (it took 3.2 GB before)', async () => {
+    let written: Promise<number> | undefined;
+    const server = await serve((_n, _req, res) => (written = endless(res)));
+    const { driver } = driverFor(server.port, { timeout: 20_000 });
+    const { error, ms } = await failure(() => driver.trigger(event));
+    expect(error.message).toMatch(/^The server answered HTTP 200 with more than 1 MB of application\/json, starting "\{\\"padding\\":\\" {60,}…" \(reading stopped there\), not the Pusher API's JSON$/);
+    expect(error.details).toEqual({ maybeDelivered: true });
+    expect(ms).toBeLessThan(2000);
+    // The server could push only what fits in the socket buffers past the limit before the connection was dropped.
+    expect(await written).toBeLessThan(ANSWER_LIMITS.event + 16 * 1024 * 1024);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('an error answer without end is cut short too: the status and its first bytes', async () => {
+    const server = await serve((_n, _req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      const chunk = 'x'.repeat(64 * 1024);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+      };
+      res.on('drain', pump);
+      pump();
+    });
+    const { driver } = driverFor(server.port, { timeout: 20_000 });
+    const { error, ms } = await failure(() => driver.trigger(event));
+    expect(error.message).toMatch(/^The server answered HTTP 500: x{200}…$/);
+    expect(ms).toBeLessThan(2000);
   });
 });
 

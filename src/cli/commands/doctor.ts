@@ -1,16 +1,22 @@
 /**
  * `broadcast doctor`: checks a setup end to end, one check after the other: the config, the connection, the
  * server, the credentials, a WebSocket subscription, a round trip, the auth route. Each check passes, warns,
- * fails or is skipped (when a check it depends on failed), so an unreachable server ends the run within one
- * request timeout. Exit 1 if any check fails.
+ * fails or is skipped (when a check it depends on did not pass), so an unreachable server ends the run within
+ * one request timeout. Any failed check makes the outcome `checks_failed` (exit 1).
+ *
+ * Each check is a step: what it needs from the checks before it (else it is skipped), and a function that
+ * runs it and returns the check with what it found for the checks after it.
  */
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Broadcast } from '../../core/broadcast.js';
-import type { Context, NetworkOptions } from '../context.js';
 import { connectionUrl, ENV_VARS, resolveConnection, secretsOf, type BroadcastConfig, type PusherConnection } from '../../config/schema.js';
 import { BroadcastError } from '../../core/errors.js';
 import { DEFAULTS } from '../../config/defaults.js';
-import type { Subscriber } from '../../subscriber.js';
+import type { ReceivedEvent, Subscriber } from '../../subscriber.js';
+import { defineCommand } from '../command.js';
+import { stoppedBy, type Context, type NetworkOptions } from '../context.js';
+import type { Io } from '../io.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -25,245 +31,332 @@ export interface Check {
   latencyMs?: number;
 }
 
-/** Doctor's per-request timeout unless --timeout is given: short, so a dead server is reported quickly. */
-export const DOCTOR_TIMEOUT_MS = DEFAULTS.doctorTimeoutMs;
+export interface DoctorResult {
+  /** The connection checked, once it was resolved. */
+  connection?: string;
+  /** In the order they ran; a run stopped by a signal lists those that finished. */
+  checks: Check[];
+}
+
+export default defineCommand<DoctorResult>({
+  async run(ctx, options: NetworkOptions) {
+    const limits: Limits = { timeoutMs: options.timeout ?? DEFAULTS.doctorTimeoutMs, retries: options.retries ?? DEFAULTS.doctorRetries };
+    const progress = progressLine(ctx.io);
+    const checks: Check[] = [];
+    let found: Findings = {};
+    try {
+      for (const step of STEPS) {
+        const unmet = step.needs?.(found);
+        if (unmet) {
+          checks.push({ name: step.name, status: 'skip', detail: `skipped: ${unmet}` });
+          continue;
+        }
+        progress.show(`checking ${step.name}… (${checks.length + 1}/${STEPS.length})`);
+        const { check, found: more } = await step.run(ctx, found, limits);
+        found = { ...found, ...more };
+        // A check cut short by a stop signal says nothing about the setup.
+        if (ctx.signal.aborted) break;
+        checks.push({ name: step.name, ...check });
+      }
+    } finally {
+      progress.clear();
+      found.websocket?.subscriber.disconnect();
+      found.broadcast?.close();
+    }
+    const result: DoctorResult = { ...(found.connectionName !== undefined ? { connection: found.connectionName } : {}), checks };
+    return { result, error: stoppedBy(ctx) ?? checksFailed(checks) };
+  },
+
+  render(io, { checks }) {
+    for (const check of checks) renderCheck(io, check);
+    const count = (status: CheckStatus) => checks.filter((c) => c.status === status).length;
+    const [warned, failed, skipped] = [count('warn'), count('fail'), count('skip')];
+    const parts = [
+      `${count('pass')} passed`,
+      warned && `${warned} warning${warned === 1 ? '' : 's'}`,
+      failed && `${failed} failed`,
+      skipped && `${skipped} skipped`,
+    ].filter(Boolean);
+    io.out('');
+    io.out(failed ? io.style.red(parts.join(', ')) : io.style.green(parts.join(', ')));
+  },
+});
+
+/** Per-request limits for the checks that call the server. */
+interface Limits {
+  timeoutMs: number;
+  retries: number;
+}
+
+/** What the checks so far established; each check reads it and adds what it found. */
+interface Findings {
+  config?: BroadcastConfig;
+  connectionName?: string;
+  broadcast?: Broadcast;
+  connection?: PusherConnection;
+  reachable?: boolean;
+  credentials?: boolean;
+  websocket?: { subscriber: Subscriber; channel: string; events: EventEmitter };
+}
+
+interface Step {
+  name: string;
+  /** Why the check cannot run after what the earlier checks found (it is then skipped), or undefined. */
+  needs?(found: Findings): string | undefined;
+  run(ctx: Context, found: Findings, limits: Limits): Promise<{ check: Omit<Check, 'name'>; found?: Findings }>;
+}
 
 const ROUNDTRIP_EVENT = 'broadcast.doctor';
 
-export default async function doctor(ctx: Context, options: NetworkOptions): Promise<number> {
-  const { io } = ctx;
-  const timeoutMs = options.timeout ?? DOCTOR_TIMEOUT_MS;
-  const checks: Check[] = [];
-  const add = (check: Check) => {
-    checks.push(check);
-    if (!io.json) printCheck(ctx, check);
-  };
-  const skip = (name: string, why: string) => add({ name, status: 'skip', detail: `skipped: ${why}` });
+const serverNeeded = (found: Findings) => (!found.connection ? 'no usable connection' : !found.reachable ? 'the server is not reachable' : undefined);
 
-  // 1. The config file.
+const STEPS: Step[] = [
+  { name: 'config', run: checkConfig },
+  { name: 'connection', needs: (found) => (found.config ? undefined : 'the config did not load'), run: checkConnection },
+  { name: 'server', needs: (found) => (found.connection ? undefined : 'no usable connection'), run: checkServer },
+  { name: 'credentials', needs: serverNeeded, run: checkCredentials },
+  { name: 'websocket', needs: serverNeeded, run: checkWebSocket },
+  {
+    name: 'roundtrip',
+    needs: (found) => {
+      const missing = [!found.credentials && 'credentials', !found.websocket && 'websocket'].filter(Boolean);
+      return missing.length ? `needs the ${missing.join(' and ')} check${missing.length > 1 ? 's' : ''} to pass` : undefined;
+    },
+    run: checkRoundtrip,
+  },
+  { name: 'auth-route', needs: (found) => (found.config ? undefined : 'the config did not load'), run: checkAuthRoute },
+];
+
+/** A config file was found and loads (or the PUSHER_* variables are complete). */
+async function checkConfig(ctx: Context): ReturnType<Step['run']> {
   const { loadConfig, displayPath } = await import('../../config/load.js');
-  let config: BroadcastConfig | undefined;
   try {
     const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
-    config = loaded.config;
-    if (loaded.filepath) {
-      add({ name: 'config', status: 'pass', detail: `loaded ${displayPath(loaded.filepath, ctx.cwd)}` });
-    } else {
-      const missing = (['appId', 'key', 'secret'] as const).filter((f) => !ctx.env[ENV_VARS[f]]);
-      if (missing.length === 0) {
-        add({ name: 'config', status: 'pass', detail: 'no config file; using the PUSHER_* environment variables' });
-      } else {
-        add({
-          name: 'config',
-          status: 'warn',
-          detail: 'no broadcast.config.* found and the PUSHER_* variables are incomplete',
-          hint: 'Run `broadcast init`, or set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET',
-        });
-      }
-    }
+    const found = { config: loaded.config };
+    if (loaded.filepath) return { check: { status: 'pass', detail: `loaded ${displayPath(loaded.filepath, ctx.cwd)}` }, found };
+    const missing = (['appId', 'key', 'secret'] as const).filter((f) => !ctx.env[ENV_VARS[f]]);
+    if (missing.length === 0) return { check: { status: 'pass', detail: 'no config file; using the PUSHER_* environment variables' }, found };
+    return {
+      check: {
+        status: 'warn',
+        detail: 'no broadcast.config.* found and the PUSHER_* variables are incomplete',
+        hint: 'Run `broadcast init`, or set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET',
+      },
+      found,
+    };
   } catch (error) {
-    add(failed('config', error));
+    return { check: failed(error) };
   }
+}
 
-  // 2. The connection is complete and can deliver.
-  let broadcast: Broadcast | undefined;
-  let connection: PusherConnection | undefined;
-  if (!config) {
-    skip('connection', 'the config did not load');
-  } else {
-    try {
-      const resolved = resolveConnection(config, ctx.env, ctx.options.connection);
-      io.addSecrets(secretsOf(resolved.connection));
-      if (resolved.connection.driver !== 'pusher') {
-        add({
-          name: 'connection',
+/** The selected connection is complete and can deliver (a pusher connection). */
+async function checkConnection(ctx: Context, { config }: Findings, limits: Limits): ReturnType<Step['run']> {
+  const { io } = ctx;
+  try {
+    const resolved = resolveConnection(config!, ctx.env, ctx.options.connection);
+    io.addSecrets(secretsOf(resolved.connection));
+    const named = { connectionName: resolved.name };
+    if (resolved.connection.driver !== 'pusher') {
+      return {
+        check: {
           status: 'fail',
           detail: `connection "${resolved.name}" uses the ${resolved.connection.driver} driver: nothing is delivered`,
           hint: 'Set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET (with PUSHER_HOST and PUSHER_PORT for soketi or Reverb), or choose a pusher connection with --connection',
-        });
-      } else {
-        const { Broadcast } = await import('../../core/broadcast.js');
-        broadcast = new Broadcast(config, {
-          env: ctx.env,
-          connection: resolved.name,
-          logger: () => {},
-          onRequest: ({ method, path, status, ms }) => io.debug(`${method} ${path} → ${status ?? 'no response'} (${ms.toFixed(0)} ms)`),
-        });
-        connection = broadcast.resolved.connection as PusherConnection;
-        connection.timeout = timeoutMs;
-        // Doctor reports what it sees; retries would only slow down the report of a dead server.
-        connection.retries = options.retries ?? 0;
-        const where = connection.host ? connectionUrl(connection) : `Pusher Channels, cluster ${connection.cluster ?? 'mt1'}`;
-        const encrypted = connection.encryptionMasterKeyBase64 ? ', encryption master key set' : '';
-        add({ name: 'connection', status: 'pass', detail: `"${resolved.name}": ${where}, app ${connection.appId}, key ${connection.key}${encrypted}` });
-      }
-    } catch (error) {
-      add(failed('connection', error));
+        },
+        found: named,
+      };
     }
+    const { Broadcast } = await import('../../core/broadcast.js');
+    const broadcast = new Broadcast(config!, {
+      env: ctx.env,
+      connection: resolved.name,
+      logger: () => {},
+      // Doctor reports what it sees; retries would only slow down the report of a dead server.
+      timeout: limits.timeoutMs,
+      retries: limits.retries,
+      onRequest: ({ method, path, status, ms }) => io.debug(`${method} ${path} → ${status ?? 'no response'} (${ms.toFixed(0)} ms)`),
+    });
+    const connection = broadcast.resolved.connection as PusherConnection;
+    const where = connection.host ? connectionUrl(connection) : `Pusher Channels, cluster ${connection.cluster ?? 'mt1'}`;
+    const encrypted = connection.encryptionMasterKeyBase64 ? ', encryption master key set' : '';
+    return {
+      check: { status: 'pass', detail: `"${resolved.name}": ${where}, app ${connection.appId}, key ${connection.key}${encrypted}` },
+      found: { ...named, broadcast, connection },
+    };
+  } catch (error) {
+    return { check: failed(error) };
   }
+}
 
+/** The server answers HTTP at all. */
+async function checkServer(ctx: Context, { connection }: Findings, { timeoutMs }: Limits): ReturnType<Step['run']> {
+  const url = connectionUrl(connection!);
+  const started = performance.now();
+  try {
+    const res = await fetch(`${url}/`, { signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), ctx.signal]) });
+    await res.arrayBuffer().catch(() => undefined);
+    return { check: { status: 'pass', detail: `${url} answered HTTP ${res.status} in ${since(started)} ms` }, found: { reachable: true } };
+  } catch (error) {
+    return {
+      check: {
+        status: 'fail',
+        detail: `${url}: ${networkReason(error, timeoutMs)}`,
+        hint: `Is the server running? Check the host and port (${ENV_VARS.host}, ${ENV_VARS.port}, ${ENV_VARS.scheme})`,
+      },
+    };
+  }
+}
+
+/** A signed HTTP API call is accepted (app id and secret). */
+async function checkCredentials(_ctx: Context, { broadcast }: Findings): ReturnType<Step['run']> {
+  const started = performance.now();
+  try {
+    await broadcast!.driver.get('/channels', { filter_by_prefix: 'private-broadcast-doctor-' });
+    return { check: { status: 'pass', detail: `signed GET /channels accepted in ${since(started)} ms` }, found: { credentials: true } };
+  } catch (error) {
+    return { check: failed(error) };
+  }
+}
+
+/** A WebSocket connects with the key and subscribes to a private channel, signed locally. */
+async function checkWebSocket(ctx: Context, { connection }: Findings, { timeoutMs }: Limits): ReturnType<Step['run']> {
+  const { createSubscriber, webSocketAddress } = await import('../../subscriber.js');
+  const channel = `private-broadcast-doctor-${randomBytes(6).toString('hex')}`;
+  // The round trip waits here for its event; the subscriber's callbacks are fixed when it is created.
+  const events = new EventEmitter();
+  const started = performance.now();
   let subscriber: Subscriber | undefined;
   try {
-    // 3. The server answers HTTP at all.
-    let reachable = false;
-    if (!connection) {
-      skip('server', 'no usable connection');
-    } else {
-      const url = connectionUrl(connection);
-      const started = performance.now();
-      try {
-        const res = await fetch(`${url}/`, { signal: AbortSignal.timeout(timeoutMs) });
-        await res.arrayBuffer().catch(() => undefined);
-        reachable = true;
-        add({ name: 'server', status: 'pass', detail: `${url} answered HTTP ${res.status} in ${ms(started)} ms` });
-      } catch (error) {
-        add({
-          name: 'server',
-          status: 'fail',
-          detail: `${url}: ${networkReason(error, timeoutMs)}`,
-          hint: `Is the server running? Check the host and port (${ENV_VARS.host}, ${ENV_VARS.port}, ${ENV_VARS.scheme})`,
-        });
-      }
-    }
-
-    // 4. A signed HTTP API call is accepted.
-    let credentials = false;
-    if (!broadcast || !reachable) {
-      skip('credentials', connection ? 'the server is not reachable' : 'no usable connection');
-    } else {
-      const started = performance.now();
-      try {
-        await broadcast.driver.get('/channels', { filter_by_prefix: 'private-broadcast-doctor-' });
-        credentials = true;
-        add({ name: 'credentials', status: 'pass', detail: `signed GET /channels accepted in ${ms(started)} ms` });
-      } catch (error) {
-        add(failed('credentials', error));
-      }
-    }
-
-    // 5. A WebSocket connection and a (locally signed) private subscription.
-    const channel = `private-broadcast-doctor-${randomBytes(6).toString('hex')}`;
-    let nonce = '';
-    let arrived: ((at: number) => void) | undefined;
-    if (!connection || !reachable) {
-      skip('websocket', connection ? 'the server is not reachable' : 'no usable connection');
-    } else {
-      const started = performance.now();
-      try {
-        const { createSubscriber, webSocketAddress } = await import('../../subscriber.js');
-        subscriber = await createSubscriber(connection, {
-          connectTimeoutMs: timeoutMs,
-          subscribeTimeoutMs: timeoutMs,
-          onEvent: (e) => {
-            if (e.event === ROUNDTRIP_EVENT && (e.data as { nonce?: unknown } | null)?.nonce === nonce) arrived?.(performance.now());
-          },
-        });
-        await subscriber.subscribe(channel);
-        const a = webSocketAddress(connection);
-        add({
-          name: 'websocket',
-          status: 'pass',
-          detail: `${a.tls ? 'wss' : 'ws'}://${a.host}:${a.port} connected and subscribed to a private channel in ${ms(started)} ms`,
-        });
-      } catch (error) {
-        subscriber?.disconnect();
-        subscriber = undefined;
-        add(failed('websocket', error));
-      }
-    }
-
-    // 6. An event emitted over the HTTP API comes back on the WebSocket.
-    if (!broadcast || !subscriber || !credentials) {
-      const missing = [!credentials && 'credentials', !subscriber && 'websocket'].filter(Boolean).join(' and ');
-      skip('roundtrip', `needs the ${missing} check${missing.includes(' and ') ? 's' : ''} to pass`);
-    } else {
-      nonce = randomBytes(8).toString('hex');
-      let timer: NodeJS.Timeout | undefined;
-      const back = new Promise<number | undefined>((resolve) => {
-        arrived = resolve;
-        timer = setTimeout(() => resolve(undefined), timeoutMs);
-      });
-      const started = performance.now();
-      try {
-        await broadcast.channel(channel, ROUNDTRIP_EVENT, { nonce });
-        const at = await back;
-        if (at === undefined) {
-          add({
-            name: 'roundtrip',
-            status: 'fail',
-            detail: `the event was accepted but did not arrive on ${channel} within ${timeoutMs} ms`,
-            hint: 'The HTTP API and the WebSocket may be different servers or apps: check that the host, port and app id point at the same app',
-          });
-        } else {
-          const latencyMs = Math.round(at - started);
-          const slow = latencyMs > 1000;
-          add({
-            name: 'roundtrip',
-            status: slow ? 'warn' : 'pass',
-            detail: `an event on a private test channel came back in ${latencyMs} ms`,
-            latencyMs,
-            ...(slow ? { hint: 'Over a second: the server or the network is slow' } : {}),
-          });
-        }
-      } catch (error) {
-        add(failed('roundtrip', error));
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-  } finally {
+    subscriber = await createSubscriber(connection!, {
+      connectTimeoutMs: timeoutMs,
+      subscribeTimeoutMs: timeoutMs,
+      signal: ctx.signal,
+      onEvent: (e) => events.emit('event', e),
+    });
+    await subscriber.subscribe(channel);
+    const a = webSocketAddress(connection!);
+    return {
+      check: { status: 'pass', detail: `${a.tls ? 'wss' : 'ws'}://${a.host}:${a.port} connected and subscribed to a private channel in ${since(started)} ms` },
+      found: { websocket: { subscriber, channel, events } },
+    };
+  } catch (error) {
     subscriber?.disconnect();
-    broadcast?.close();
+    return { check: failed(error) };
   }
+}
 
-  // 7. The auth route browsers post to is defined (and the channel rules compile).
-  if (!config) {
-    skip('auth-route', 'the config did not load');
-  } else {
-    try {
-      const { authRoutePath } = await import('../../auth/routes.js');
-      const { rulesOf } = await import('../../auth/rules.js');
-      const route = authRoutePath(config);
-      const rules = rulesOf(config);
-      const from = config.auth?.route !== undefined ? 'from config' : 'default';
-      add({
-        name: 'auth-route',
-        status: 'pass',
-        detail: `POST ${route} (${from}); ${rules.length === 0 ? 'no channel rules: any signed-in user may join private and presence channels' : `${rules.length} channel rule${rules.length === 1 ? '' : 's'}`}`,
-      });
-    } catch (error) {
-      add(failed('auth-route', error));
-    }
+/** An event emitted over the HTTP API comes back on the WebSocket. */
+async function checkRoundtrip(ctx: Context, { broadcast, websocket }: Findings, { timeoutMs }: Limits): ReturnType<Step['run']> {
+  const { channel, events } = websocket!;
+  const nonce = randomBytes(8).toString('hex');
+  const back = arrival(events, nonce, timeoutMs, ctx.signal);
+  const started = performance.now();
+  try {
+    await broadcast!.channel(channel, ROUNDTRIP_EVENT, { nonce });
+  } catch (error) {
+    back.cancel();
+    return { check: failed(error) };
   }
+  const at = await back.at;
+  if (at === undefined) {
+    return {
+      check: {
+        status: 'fail',
+        detail: `the event was accepted but did not arrive on ${channel} within ${timeoutMs} ms`,
+        hint: 'The HTTP API and the WebSocket may be different servers or apps: check that the host, port and app id point at the same app',
+      },
+    };
+  }
+  const latencyMs = Math.round(at - started);
+  const slow = latencyMs > 1000;
+  return {
+    check: {
+      status: slow ? 'warn' : 'pass',
+      detail: `an event on a private test channel came back in ${latencyMs} ms`,
+      latencyMs,
+      ...(slow ? { hint: 'Over a second: the server or the network is slow' } : {}),
+    },
+  };
+}
 
-  const ok = !checks.some((c) => c.status === 'fail');
-  if (io.json) {
-    io.writeJson({ checks, ok });
-  } else {
-    const count = (status: CheckStatus) => checks.filter((c) => c.status === status).length;
-    const parts = [`${count('pass')} passed`, count('warn') && `${count('warn')} warning${count('warn') === 1 ? '' : 's'}`, count('fail') && `${count('fail')} failed`, count('skip') && `${count('skip')} skipped`].filter(Boolean);
-    io.out('');
-    io.out(ok ? io.style.green(parts.join(', ')) : io.style.red(parts.join(', ')));
+/** When the round-trip event with `nonce` arrives (performance.now()), or undefined after `timeoutMs` or a stop. */
+function arrival(events: EventEmitter, nonce: string, timeoutMs: number, signal: AbortSignal): { at: Promise<number | undefined>; cancel(): void } {
+  let cancel = () => {};
+  const at = new Promise<number | undefined>((resolve) => {
+    const onEvent = (e: ReceivedEvent) => {
+      if (e.event === ROUNDTRIP_EVENT && (e.data as { nonce?: unknown } | null)?.nonce === nonce) finish(performance.now());
+    };
+    const finish = (value: number | undefined) => {
+      clearTimeout(timer);
+      events.off('event', onEvent);
+      signal.removeEventListener('abort', cancel);
+      resolve(value);
+    };
+    cancel = () => finish(undefined);
+    const timer = setTimeout(cancel, timeoutMs);
+    events.on('event', onEvent);
+    signal.addEventListener('abort', cancel, { once: true });
+  });
+  return { at, cancel };
+}
+
+/** The auth route browsers post to is defined, and the channel rules compile. */
+async function checkAuthRoute(_ctx: Context, { config }: Findings): ReturnType<Step['run']> {
+  try {
+    const { authRoutePath } = await import('../../auth/routes.js');
+    const { rulesOf } = await import('../../auth/rules.js');
+    const route = authRoutePath(config!);
+    const rules = rulesOf(config!);
+    const from = config!.auth?.route !== undefined ? 'from config' : 'default';
+    const ruleText = rules.length === 0 ? 'no channel rules: any signed-in user may join private and presence channels' : `${rules.length} channel rule${rules.length === 1 ? '' : 's'}`;
+    return { check: { status: 'pass', detail: `POST ${route} (${from}); ${ruleText}` } };
+  } catch (error) {
+    return { check: failed(error) };
   }
-  return ok ? 0 : 1;
+}
+
+/** The outcome's error when a check failed: `checks_failed` (exit 1), naming them. */
+function checksFailed(checks: Check[]): BroadcastError | undefined {
+  const names = checks.filter((c) => c.status === 'fail').map((c) => c.name);
+  if (names.length === 0) return undefined;
+  return new BroadcastError(`${names.length} check${names.length === 1 ? '' : 's'} failed: ${names.join(', ')}`, {
+    code: 'checks_failed',
+    details: { failed: names },
+  });
 }
 
 const MARKS: Record<CheckStatus, string> = { pass: '✓', warn: '!', fail: '✗', skip: '-' };
 
-function printCheck(ctx: Context, check: Check): void {
-  const s = ctx.io.style;
+function renderCheck(io: Io, check: Check): void {
+  const s = io.style;
   const paint = { pass: s.green, warn: s.yellow, fail: s.red, skip: s.dim }[check.status];
-  ctx.io.out(`${paint(MARKS[check.status])} ${check.name.padEnd(12)} ${check.status === 'skip' ? s.dim(check.detail) : check.detail}`);
-  if (check.hint) ctx.io.out(`  ${' '.repeat(12)} ${s.dim(`hint: ${check.hint}`)}`);
+  io.out(`${paint(MARKS[check.status])} ${check.name.padEnd(12)} ${check.status === 'skip' ? s.dim(check.detail) : check.detail}`);
+  if (check.hint) io.out(`  ${' '.repeat(12)} ${s.dim(`hint: ${check.hint}`)}`);
 }
 
-function failed(name: string, error: unknown): Check {
+/**
+ * Which check is running, on one line of stderr rewritten in place, so a person waiting on a slow check sees
+ * it; only on a terminal (the report itself comes at the end, on stdout).
+ */
+function progressLine(io: Io): { show(text: string): void; clear(): void } {
+  const shown = Boolean(io.stderr.isTTY) && !io.json;
+  return {
+    show: (text) => {
+      if (shown) io.stderr.write(`\r\x1b[K${io.errStyle.dim(text)}`);
+    },
+    clear: () => {
+      if (shown) io.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+function failed(error: unknown): Omit<Check, 'name'> {
   const message = error instanceof Error ? error.message : String(error);
   const hint = error instanceof BroadcastError ? error.hint : undefined;
-  return { name, status: 'fail', detail: message.split('\n')[0]!, ...(hint ? { hint } : {}) };
+  return { status: 'fail', detail: message.split('\n')[0]!, ...(hint ? { hint } : {}) };
 }
 
-function ms(started: number): number {
+function since(started: number): number {
   return Math.round(performance.now() - started);
 }
 

@@ -17,7 +17,7 @@ import type { Outcome } from '../command.js';
 import { openBroadcast, stoppedBy, type Context } from '../context.js';
 import type { Io } from '../io.js';
 import { DeliveryError, UsageError, ValidationError, type BroadcastError } from '../../core/errors.js';
-import type { EmitOptions } from './emit.js';
+import { refuseUnconfiguredInCi, type EmitOptions } from './emit.js';
 import { DEFAULTS } from '../../config/defaults.js';
 
 const READ_CHUNK = 256 * 1024;
@@ -63,6 +63,7 @@ export async function runBulk(
   const file = options.file!;
   const shown = file === '-' ? 'standard input' : file;
   const broadcast = await openBroadcast(ctx, options);
+  refuseUnconfiguredInCi(ctx, broadcast, options);
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const rules = broadcast.eventRules;

@@ -7,7 +7,7 @@ import { UsageError } from '../../core/errors.js';
 import type { Outcome } from '../command.js';
 import { openBroadcast, type Context } from '../context.js';
 import { readJsonOption } from '../input.js';
-import type { EmitOptions, EmitResult } from './emit.js';
+import { refuseUnconfiguredInCi, type EmitOptions, type EmitResult } from './emit.js';
 
 export async function runEmitToUser(
   ctx: Context,
@@ -28,9 +28,10 @@ export async function runEmitToUser(
       hint: `broadcast emit --user ${options.user} ${extra}`,
     });
   }
-  const data = await readJsonOption(ctx, options.data, '--data');
+  const data = options.data === undefined ? {} : await readJsonOption(ctx, options.data, '--data');
   const broadcast = await openBroadcast(ctx, options);
   try {
+    refuseUnconfiguredInCi(ctx, broadcast, options);
     const message = prepareUserMessage(broadcast, options.user, event, data, options.socketId === undefined ? {} : { socketId: options.socketId });
     const sent = options.dryRun ? undefined : await sendUserMessage(broadcast, message);
     return {
@@ -46,6 +47,7 @@ export async function runEmitToUser(
         ...(message.socketId ? { socketId: message.socketId } : {}),
         bytes: message.bytes,
         data: message.data,
+        warnings: [],
       },
     };
   } finally {

@@ -1,17 +1,26 @@
 /**
  * `broadcast listen <channels>`: subscribes with pusher-js (private, presence and encrypted channels signed
- * locally with the app secret) and prints events as they arrive; NDJSON with --json. Ends on --count,
- * --timeout, SIGINT (130) or SIGTERM (143), and fails fast (exit 1) when the server cannot be used.
+ * locally with the app secret) and streams what arrives as records: `subscribed` once every channel is,
+ * then `event`, `member` and `state` (reconnects) records; NDJSON with --json, lines for a person otherwise.
+ * Ends on --count, --duration, a stop signal or a closed stdout; fails fast when the server cannot be used.
+ *
+ * The steps: `planOf` (everything typed, checked before connecting), `serverOf` (the connection),
+ * `connect` and `subscribeAll`, `receive` (records until it ends) and `ending` (the outcome).
  */
 import { randomBytes } from 'node:crypto';
+import { EventEmitter, on } from 'node:events';
 import { channelType } from '../../core/channels.js';
-import { openBroadcast, type Context } from '../context.js';
-import { readJsonOption, splitList } from '../input.js';
-import { ENV_VARS } from '../../config/schema.js';
-import { BroadcastError, ConfigError, DeliveryError, ExitCode, UsageError } from '../../core/errors.js';
-import type { MemberChange, ReceivedEvent, Subscriber } from '../../subscriber.js';
+import { BroadcastError, ConfigError, DeliveryError, UsageError } from '../../core/errors.js';
 import { validateChannelName } from '../../core/validation.js';
+import { DEFAULTS } from '../../config/defaults.js';
+import { ENV_VARS, type PusherConnection } from '../../config/schema.js';
+import { createSubscriber, type Member, type MemberChange, type ReceivedEvent, type StateChange, type Subscriber } from '../../subscriber.js';
+import { defineCommand, type Outcome } from '../command.js';
+import { openBroadcast, stoppedBy, type Context } from '../context.js';
 import { formatDuration } from '../duration.js';
+import { readJsonOption, splitList } from '../input.js';
+import type { Io } from '../io.js';
+import { parseUserId } from './auth-sign.js';
 
 export interface ListenOptions {
   user?: string;
@@ -24,214 +33,325 @@ export interface ListenOptions {
   timeout?: number;
 }
 
-/** How a listen ended, as in the last NDJSON status record. */
-export type ListenEnd = 'done' | 'timeout' | 'interrupted' | 'terminated' | 'failed';
+/** How a listen that succeeded ended: --count reached, --duration over, or stdout closed by its reader (`| head -1`). */
+export type ListenStatus = 'done' | 'duration' | 'closed';
 
-/** Give up connecting or subscribing after this long (unless --timeout is shorter). */
-const CONNECT_TIMEOUT_MS = 10_000;
+/** The closing record (`type: "result"`). */
+export interface ListenResult {
+  /** How it ended; absent when it failed (the error says why). */
+  status?: ListenStatus;
+  /** Matching events received. */
+  events: number;
+}
 
-export default async function listen(ctx: Context, channelList: string, options: ListenOptions): Promise<number> {
-  const { io } = ctx;
-  // Everything the user typed is checked before connecting.
+/** The records a listen streams before its result. Times are ISO 8601; ids are strings. */
+export type ListenRecord =
+  | { type: 'subscribed'; connection: string; socketId: string; channels: string[]; user?: Member; members?: Record<string, Member[]> }
+  | { type: 'event'; channel: string; event: string; data: unknown; receivedAt: string }
+  | { type: 'member'; channel: string; action: MemberChange['action']; user: Member; receivedAt: string }
+  | { type: 'state'; previous: string; current: string; at: string };
+
+export default defineCommand<ListenResult, ListenRecord>({
+  async run(ctx, channelList: string, options: ListenOptions) {
+    const plan = await planOf(ctx, channelList, options);
+    const server = await serverOf(ctx, plan);
+    if (plan.user && !plan.user.chosen) ctx.io.note(`Joining presence channels as user ${plan.user.id} (choose with --user)`);
+    ctx.io.note(ctx.io.errStyle.dim(`Connecting (connection "${server.name}")…`));
+    return listen(ctx, plan, server);
+  },
+
+  render(io, { status, events }) {
+    if (status === 'closed') return;
+    const n = `${events} event${events === 1 ? '' : 's'}`;
+    if (status) io.note(io.errStyle.dim(`${status === 'done' ? 'Done' : 'Duration reached'} after ${n}`));
+    else if (events > 0) io.note(io.errStyle.dim(`Stopped after ${n}`));
+  },
+
+  renderRecord(io, record) {
+    switch (record.type) {
+      case 'subscribed':
+        return renderSubscribed(io, record);
+      case 'event':
+        return io.out(eventLine(io, record));
+      case 'member':
+        return io.out(memberLine(io, record));
+      case 'state':
+        return io.note(io.errStyle.yellow(stateText(record)));
+    }
+  },
+});
+
+/** What the user asked for, checked. */
+interface ListenPlan {
+  channels: string[];
+  /** Only events with these names are shown and counted (--events). */
+  names?: Set<string>;
+  count?: number;
+  durationMs?: number;
+  /** Set when a presence channel is in the list; `chosen` is false when listen made the id up. */
+  user?: { id: string | number; info?: unknown; chosen: boolean };
+}
+
+interface Server {
+  name: string;
+  connection: PusherConnection;
+}
+
+/** Everything the user typed, checked before connecting (exit 2). */
+async function planOf(ctx: Context, channelList: string, options: ListenOptions): Promise<ListenPlan> {
   const channels = [...new Set(splitList(channelList, 'channel').map((c) => validateChannelName(c)))];
-  const events = options.events === undefined ? undefined : new Set(splitList(options.events, 'event'));
   const presence = channels.some((c) => channelType(c) === 'presence');
   if (!presence && (options.user !== undefined || options.userInfo !== undefined)) {
     throw new UsageError('--user and --user-info apply to presence channels only', {
       hint: 'Add a presence- channel to the list, or drop --user',
     });
   }
-  let userInfo: unknown;
+  return {
+    channels,
+    ...(options.events !== undefined ? { names: new Set(splitList(options.events, 'event')) } : {}),
+    count: options.count,
+    durationMs: options.duration ?? options.timeout,
+    ...(presence ? { user: await presenceUser(ctx, options) } : {}),
+  };
+}
+
+async function presenceUser(ctx: Context, options: ListenOptions): Promise<NonNullable<ListenPlan['user']>> {
+  let info: unknown;
   if (options.userInfo !== undefined) {
-    userInfo = await readJsonOption(ctx, options.userInfo, '--user-info');
-    if (userInfo === null || typeof userInfo !== 'object' || Array.isArray(userInfo)) {
+    info = await readJsonOption(ctx, options.userInfo, '--user-info');
+    if (info === null || typeof info !== 'object' || Array.isArray(info)) {
       throw new UsageError('--user-info must be a JSON object', { hint: `e.g. --user-info '{"name":"Ada"}'` });
     }
   }
-  const userId = options.user !== undefined ? parseUserId(options.user) : `broadcast-cli-${randomBytes(3).toString('hex')}`;
+  // The wire keeps an all-digit id a number, as backends sign it (see auth:sign); output shows it as a string.
+  if (options.user !== undefined) return { id: parseUserId(options.user), info, chosen: true };
+  return { id: `broadcast-cli-${randomBytes(3).toString('hex')}`, info, chosen: false };
+}
 
+/** The selected connection: one with a server, and a master key when an encrypted channel is asked for. */
+async function serverOf(ctx: Context, plan: ListenPlan): Promise<Server> {
   const broadcast = await openBroadcast(ctx);
-  const { name: connectionName, connection } = broadcast.resolved;
+  const { name, connection } = broadcast.resolved;
   if (connection.driver !== 'pusher') {
-    throw new UsageError(`Connection "${connectionName}" uses the ${connection.driver} driver, which has no server to listen to`, {
+    throw new UsageError(`Connection "${name}" uses the ${connection.driver} driver, which has no server to listen to`, {
       hint: `Set ${ENV_VARS.appId}, ${ENV_VARS.key} and ${ENV_VARS.secret} (with ${ENV_VARS.host} and ${ENV_VARS.port} for soketi or Reverb), or pick a pusher connection with --connection`,
     });
   }
-  const encrypted = channels.find((c) => channelType(c) === 'encrypted');
+  const encrypted = plan.channels.find((c) => channelType(c) === 'encrypted');
   if (encrypted && !connection.encryptionMasterKeyBase64) {
-    throw new ConfigError(`Channel "${encrypted}" is encrypted, but connection "${connectionName}" has no encryptionMasterKeyBase64`, {
+    throw new ConfigError(`Channel "${encrypted}" is encrypted, but connection "${name}" has no encryptionMasterKeyBase64`, {
       hint: `Set ${ENV_VARS.encryptionMasterKeyBase64} (the master key the server's events are encrypted with)`,
     });
   }
-  if (presence && options.user === undefined) io.note(`Joining presence channels as user ${userId} (choose with --user)`);
+  return { name, connection };
+}
 
-  const { createSubscriber } = await import('../../subscriber.js');
-  const s = io.style;
-  const pretty = Boolean(io.stdout.isTTY) && !io.json;
-  const timeoutMs = options.duration ?? options.timeout;
+/** What the subscriber reports, queued in arrival order until `receive` takes it. */
+type Arrival =
+  | { kind: 'event'; event: ReceivedEvent }
+  | { kind: 'member'; change: MemberChange }
+  | { kind: 'state'; change: StateChange; at: number }
+  | { kind: 'lost'; error: DeliveryError };
 
-  return new Promise<number>((resolve) => {
-    let subscriber: Subscriber | undefined;
-    let subscribed = false;
-    let finished = false;
-    let matched = 0;
-    let deadline: NodeJS.Timeout | undefined;
+/** How far a listen got. */
+interface Progress {
+  subscribed: boolean;
+  events: number;
+  /** --count was reached. */
+  done: boolean;
+  failure?: unknown;
+}
 
-    const finish = (exitCode: number, status: ListenEnd, error?: unknown) => {
-      if (finished) return;
-      finished = true;
-      if (deadline) clearTimeout(deadline);
-      process.off('SIGINT', onSigint);
-      process.off('SIGTERM', onSigterm);
-      io.stdout.off('error', onStdoutError);
-      subscriber?.disconnect();
-      const known = error instanceof BroadcastError ? error : undefined;
-      const message = error === undefined ? undefined : error instanceof Error ? error.message : String(error);
-      if (message !== undefined) {
-        io.err(`${s.red('error:')} ${message}`);
-        if (known?.hint) io.err(`  ${s.dim('hint:')} ${known.hint}`);
-      }
-      if (io.json) {
-        io.writeJson({
-          type: 'status',
-          status,
-          exitCode,
-          events: matched,
-          ...(message !== undefined ? { error: { message, ...(known?.hint ? { hint: known.hint } : {}) } } : {}),
-        });
-      } else if (status !== 'failed') {
-        io.note(s.dim(`${endText(status)} after ${matched} event${matched === 1 ? '' : 's'}`));
-      }
-      resolve(exitCode);
-    };
-    const onSigint = () => finish(ExitCode.interrupted, 'interrupted');
-    const onSigterm = () => finish(ExitCode.terminated, 'terminated');
-    // A closed pipe (`broadcast listen … | head -1`) ends the listen quietly.
-    const onStdoutError = () => {
-      finished = true;
-      if (deadline) clearTimeout(deadline);
-      process.off('SIGINT', onSigint);
-      process.off('SIGTERM', onSigterm);
-      subscriber?.disconnect();
-      resolve(ExitCode.ok);
-    };
-    process.on('SIGINT', onSigint);
-    process.on('SIGTERM', onSigterm);
-    io.stdout.on('error', onStdoutError);
-
-    if (timeoutMs !== undefined) {
-      deadline = setTimeout(() => {
-        if (!subscribed) {
-          finish(ExitCode.failed, 'failed', new DeliveryError(`Not subscribed to every channel within --duration ${formatDuration(timeoutMs)}`));
-        } else if (options.count !== undefined) {
-          finish(ExitCode.failed, 'timeout', new DeliveryError(`Received ${matched} of ${options.count} events within --duration ${formatDuration(timeoutMs)}`, {
-            hint: events ? `Only events named ${[...events].join(', ')} count (--events)` : undefined,
-          }));
-        } else {
-          finish(ExitCode.ok, 'timeout');
-        }
-      }, timeoutMs);
+async function listen(ctx: Context, plan: ListenPlan, server: Server): Promise<Outcome<ListenResult>> {
+  if (ctx.signal.aborted) return { result: { events: 0 }, error: stoppedBy(ctx) };
+  const stop = stopConditions(ctx, plan.durationMs);
+  const arrivals = new EventEmitter();
+  // Queued from the start: what arrives on one channel while the others subscribe is kept, in order.
+  const queue = on(arrivals, 'arrival', { signal: stop.signal }) as AsyncIterableIterator<[Arrival]>;
+  let subscriber: Subscriber | undefined;
+  try {
+    try {
+      subscriber = await connect(plan, server, arrivals, stop.signal);
+      await subscribeAll(subscriber, plan.channels);
+    } catch (failure) {
+      void queue.return?.();
+      return ending(ctx, plan, stop.cause(), { subscribed: false, events: 0, done: false, failure });
     }
-
-    const onEvent = (e: ReceivedEvent) => {
-      if (finished || (events && !events.has(e.event))) return;
-      matched++;
-      if (io.json) {
-        io.writeJson({ type: 'event', channel: e.channel, event: e.event, data: e.data, receivedAt: new Date(e.receivedAt).toISOString() });
-      } else {
-        const data = formatData(e.data, pretty);
-        io.out(`${s.dim(clock(e.receivedAt))} ${s.cyan(e.channel)} ${s.bold(e.event)}${data.startsWith('\n') ? '' : ' '}${data}`);
-      }
-      if (options.count !== undefined && matched >= options.count) finish(ExitCode.ok, 'done');
-    };
-    const onMember = (m: MemberChange) => {
-      if (finished) return;
-      if (io.json) {
-        io.writeJson({ type: 'member', channel: m.channel, action: m.action, user: m.member, receivedAt: new Date(m.receivedAt).toISOString() });
-      } else {
-        const sign = m.action === 'added' ? s.green('+ joined') : s.yellow('- left');
-        const info = m.member.info === undefined ? '' : ` ${formatData(m.member.info, false)}`;
-        io.out(`${s.dim(clock(m.receivedAt))} ${s.cyan(m.channel)} ${sign} ${m.member.id}${info}`);
-      }
-    };
-
-    const connectTimeoutMs = Math.min(CONNECT_TIMEOUT_MS, timeoutMs ?? CONNECT_TIMEOUT_MS);
-    const start = async () => {
-      io.note(s.dim(`Connecting (connection "${connectionName}")…`));
-      const created = await createSubscriber(connection, {
-        user: presence ? { id: userId, ...(userInfo !== undefined ? { info: userInfo } : {}) } : undefined,
-        onEvent,
-        onMember,
-        onState: ({ current }) => {
-          if (!subscribed || finished) return;
-          const text = current === 'connecting' ? 'connection lost; reconnecting…' : current === 'connected' ? 'reconnected' : `connection: ${current}`;
-          io.note(s.yellow(text));
-        },
-        onError: (error) => finish(ExitCode.failed, 'failed', error),
-        connectTimeoutMs,
-        subscribeTimeoutMs: connectTimeoutMs,
-      });
-      if (finished) {
-        created.disconnect();
-        return;
-      }
-      subscriber = created;
-      await Promise.all(channels.map((c) => created.subscribe(c)));
-      if (finished) return;
-      subscribed = true;
-      const members = Object.fromEntries(channels.filter((c) => channelType(c) === 'presence').map((c) => [c, created.members(c)]));
-      if (io.json) {
-        io.writeJson({
-          type: 'status',
-          status: 'subscribed',
-          connection: connectionName,
-          socketId: created.socketId,
-          channels,
-          ...(presence ? { user: { id: userId, ...(userInfo !== undefined ? { info: userInfo } : {}) }, members } : {}),
-        });
-      } else {
-        io.note(`Listening on ${channels.join(', ')} ${s.dim(`(socket ${created.socketId})`)}`);
-        for (const [channel, list] of Object.entries(members)) {
-          io.note(`  ${channel}: ${list.length} member${list.length === 1 ? '' : 's'} (${list.map((m) => m.id).join(', ')})`);
-        }
-        const until = [
-          options.count !== undefined ? `${options.count} event${options.count === 1 ? '' : 's'}` : '',
-          timeoutMs !== undefined ? formatDuration(timeoutMs) : '',
-        ].filter(Boolean);
-        io.note(s.dim(until.length ? `Stopping after ${until.join(' or ')}; Ctrl+C to stop sooner.` : 'Press Ctrl+C to stop.'));
-      }
-    };
-    start().catch((error: unknown) => {
-      const exitCode = error instanceof BroadcastError ? error.exitCode : ExitCode.failed;
-      finish(exitCode, 'failed', error);
-    });
-  });
-}
-
-/** A user id as most backends write it: all digits as a number, else a string (as `auth:sign` does). */
-function parseUserId(value: string): string | number {
-  if (value === '') throw new UsageError('--user must not be empty');
-  return /^(0|[1-9]\d*)$/.test(value) && Number.isSafeInteger(Number(value)) ? Number(value) : value;
-}
-
-function endText(status: ListenEnd): string {
-  switch (status) {
-    case 'done':
-      return 'Done';
-    case 'timeout':
-      return 'Timed out';
-    case 'interrupted':
-      return 'Interrupted';
-    case 'terminated':
-      return 'Terminated';
-    default:
-      return 'Stopped';
+    ctx.emit(subscribedRecord(plan, server, subscriber));
+    noteUntil(ctx, plan);
+    const progress = await receive(ctx, plan, queue, Date.now());
+    return ending(ctx, plan, stop.cause(), progress);
+  } finally {
+    subscriber?.disconnect();
+    stop.release();
   }
 }
 
+type StopCause = 'signal' | 'duration' | 'closed';
+
+/** One signal for what ends a listen early: the user's stop signal, --duration, a stdout closed by its reader. */
+function stopConditions(ctx: Context, durationMs: number | undefined) {
+  const controller = new AbortController();
+  const stop = (cause: StopCause) => {
+    if (!controller.signal.aborted) controller.abort(cause);
+  };
+  const onSignal = () => stop('signal');
+  const onClosed = () => stop('closed');
+  ctx.signal.addEventListener('abort', onSignal, { once: true });
+  ctx.io.stdout.on('error', onClosed);
+  const timer = durationMs === undefined ? undefined : setTimeout(() => stop('duration'), durationMs);
+  const cause = (): StopCause | undefined => (controller.signal.aborted ? (controller.signal.reason as StopCause) : undefined);
+  return {
+    signal: controller.signal,
+    cause,
+    release() {
+      clearTimeout(timer);
+      ctx.signal.removeEventListener('abort', onSignal);
+      // After stdout closed, the closing record fails to write too: keep that error handled.
+      if (cause() !== 'closed') ctx.io.stdout.off('error', onClosed);
+    },
+  };
+}
+
+/** Connects, reporting what arrives to `arrivals`; gives up after 10 s (or --duration, if shorter) or on `signal`. */
+function connect(plan: ListenPlan, server: Server, arrivals: EventEmitter, signal: AbortSignal): Promise<Subscriber> {
+  const arrive = (arrival: Arrival) => arrivals.emit('arrival', arrival);
+  const limitMs = Math.min(DEFAULTS.connectTimeoutMs, plan.durationMs ?? DEFAULTS.connectTimeoutMs);
+  return createSubscriber(server.connection, {
+    ...(plan.user ? { user: { id: plan.user.id, info: plan.user.info } } : {}),
+    onEvent: (event) => arrive({ kind: 'event', event }),
+    onMember: (change) => arrive({ kind: 'member', change }),
+    onState: (change) => arrive({ kind: 'state', change, at: Date.now() }),
+    onError: (error) => arrive({ kind: 'lost', error }),
+    connectTimeoutMs: limitMs,
+    subscribeTimeoutMs: limitMs,
+    signal,
+  });
+}
+
+async function subscribeAll(subscriber: Subscriber, channels: string[]): Promise<void> {
+  await Promise.all(channels.map((channel) => subscriber.subscribe(channel)));
+}
+
+function subscribedRecord(plan: ListenPlan, server: Server, subscriber: Subscriber): ListenRecord {
+  const presence = plan.channels.filter((c) => channelType(c) === 'presence');
+  return {
+    type: 'subscribed',
+    connection: server.name,
+    socketId: subscriber.socketId,
+    channels: plan.channels,
+    ...(plan.user
+      ? {
+          user: { id: String(plan.user.id), ...(plan.user.info !== undefined ? { info: plan.user.info } : {}) },
+          members: Object.fromEntries(presence.map((c) => [c, subscriber.members(c)])),
+        }
+      : {}),
+  };
+}
+
+/** Tells a person when the listen will end. */
+function noteUntil(ctx: Context, plan: ListenPlan): void {
+  const until = [
+    plan.count !== undefined ? `${plan.count} event${plan.count === 1 ? '' : 's'}` : '',
+    plan.durationMs !== undefined ? formatDuration(plan.durationMs) : '',
+  ].filter(Boolean);
+  ctx.io.note(ctx.io.errStyle.dim(until.length ? `Stopping after ${until.join(' or ')}; Ctrl+C to stop sooner.` : 'Press Ctrl+C to stop.'));
+}
+
+/**
+ * Emits a record for each arrival until --count matching events have arrived, the connection is lost for
+ * good, or the stop signal ends the queue. Connection states from before `since` (connecting) are left out.
+ */
+async function receive(ctx: Context, plan: ListenPlan, queue: AsyncIterableIterator<[Arrival]>, since: number): Promise<Progress> {
+  let events = 0;
+  try {
+    for await (const [arrival] of queue) {
+      if (arrival.kind === 'lost') return { subscribed: true, events, done: false, failure: arrival.error };
+      const record = recordOf(arrival, plan, since);
+      if (!record) continue;
+      ctx.emit(record);
+      if (record.type === 'event' && ++events === plan.count) return { subscribed: true, events, done: true };
+    }
+  } catch (error) {
+    if ((error as Error).name !== 'AbortError') throw error;
+  }
+  return { subscribed: true, events, done: false };
+}
+
+function recordOf(arrival: Exclude<Arrival, { kind: 'lost' }>, plan: ListenPlan, since: number): ListenRecord | undefined {
+  switch (arrival.kind) {
+    case 'event': {
+      const { channel, event, data, receivedAt } = arrival.event;
+      if (plan.names && !plan.names.has(event)) return undefined;
+      return { type: 'event', channel, event, data, receivedAt: new Date(receivedAt).toISOString() };
+    }
+    case 'member': {
+      const { channel, action, member, receivedAt } = arrival.change;
+      return { type: 'member', channel, action, user: member, receivedAt: new Date(receivedAt).toISOString() };
+    }
+    case 'state':
+      if (arrival.at < since) return undefined;
+      return { type: 'state', ...arrival.change, at: new Date(arrival.at).toISOString() };
+  }
+}
+
+/** The outcome: what ended the listen decides between success, `not_received`, a stop, and the failure itself. */
+function ending(ctx: Context, plan: ListenPlan, cause: StopCause | undefined, progress: Progress): Outcome<ListenResult> {
+  const { events } = progress;
+  if (progress.done) return { result: { status: 'done', events } };
+  if (cause === 'signal') return { result: { events }, error: stoppedBy(ctx) };
+  if (cause === 'closed') return { result: { status: 'closed', events } };
+  const within = `within --duration ${formatDuration(plan.durationMs ?? 0)}`;
+  if (cause === 'duration' && !progress.subscribed) {
+    return { result: { events }, error: new DeliveryError(`Not subscribed to every channel ${within}`) };
+  }
+  if (progress.failure !== undefined) {
+    if (progress.failure instanceof BroadcastError) return { result: { events }, error: progress.failure };
+    throw progress.failure;
+  }
+  if (cause === 'duration' && plan.count !== undefined) {
+    const error = new BroadcastError(`Received ${events} of ${plan.count} events ${within}`, {
+      code: 'not_received',
+      ...(plan.names ? { hint: `Only events named ${[...plan.names].join(', ')} count (--events)` } : {}),
+    });
+    return { result: { events }, error };
+  }
+  if (cause === 'duration') return { result: { status: 'duration', events } };
+  throw new Error('listen ended without a cause');
+}
+
+// ---- for a person ----
+
+function renderSubscribed(io: Io, record: Extract<ListenRecord, { type: 'subscribed' }>): void {
+  const s = io.errStyle;
+  io.note(`Listening on ${record.channels.join(', ')} ${s.dim(`(socket ${record.socketId})`)}`);
+  for (const [channel, list] of Object.entries(record.members ?? {})) {
+    io.note(`  ${channel}: ${list.length} member${list.length === 1 ? '' : 's'} (${list.map((m) => m.id).join(', ')})`);
+  }
+}
+
+function eventLine(io: Io, record: Extract<ListenRecord, { type: 'event' }>): string {
+  const s = io.style;
+  const data = formatData(record.data, Boolean(io.stdout.isTTY));
+  return `${s.dim(clock(record.receivedAt))} ${s.cyan(record.channel)} ${s.bold(record.event)}${data.startsWith('\n') ? '' : ' '}${data}`;
+}
+
+function memberLine(io: Io, record: Extract<ListenRecord, { type: 'member' }>): string {
+  const s = io.style;
+  const sign = record.action === 'added' ? s.green('+ joined') : s.yellow('- left');
+  const info = record.user.info === undefined ? '' : ` ${formatData(record.user.info, false)}`;
+  return `${s.dim(clock(record.receivedAt))} ${s.cyan(record.channel)} ${sign} ${record.user.id}${info}`;
+}
+
+function stateText({ current }: Extract<ListenRecord, { type: 'state' }>): string {
+  if (current === 'connecting') return 'connection lost; reconnecting…';
+  if (current === 'connected') return 'reconnected';
+  return `connection: ${current}`;
+}
+
 /** Local time of day with milliseconds: 14:03:07.123. */
-function clock(ms: number): string {
-  const d = new Date(ms);
+function clock(iso: string): string {
+  const d = new Date(iso);
   const pad = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
