@@ -47,3 +47,21 @@ export { readNdjsonLines, parseEventLine, formatEventLine, checkNdjson } from '.
 export type { BulkEvent, LineRules, NdjsonLine, NdjsonCheck } from './bulk/ndjson.js';
 export type { BulkResult, BulkProgress, BulkInput, BulkItem, EventInput, FailedSink } from './bulk/send.js';
 export type { EventLogger } from './transport/index.js';
+export { userAuthBody, verifyUserAuth, userChannel, USER_CHANNEL_PREFIX } from './auth/users.js';
+export type { UserAuth, UserAuthInput, UserDataFields, UserMessageResult, TerminateResult } from './auth/users.js';
+export { DEFAULT_USER_AUTH_ROUTE } from './auth/routes.js';
+export type { UserRoutesOptions } from './auth/routes.js';
+export { DEFAULT_WEBHOOK_MAX_AGE_MS } from './webhook.js';
+export type { VerifyWebhookOptions, WebhookRefusal } from './webhook.js';
+export type {
+  PusherWebhookEvent,
+  ChannelOccupiedEvent,
+  ChannelVacatedEvent,
+  MemberAddedEvent,
+  MemberRemovedEvent,
+  ClientEventWebhook,
+  CacheMissEvent,
+  SubscriptionCountEvent,
+} from './webhook/events.js';
+export { createWebhookHandler, createFetchWebhookHandler } from './webhook/handler.js';
+export type { WebhookHandlerOptions, NodeWebhookHandlerOptions, WebhookContext, WebhookRejection } from './webhook/handler.js';

@@ -1,10 +1,18 @@
 /**
  * Pusher webhooks: checking the `X-Pusher-Signature` header (hex HMAC-SHA256 of the raw body with the app
- * secret, compared in constant time) and decoding the body. Pure: for web apps that receive webhooks, and
- * for `broadcast webhook:verify`.
+ * secret, compared in constant time), the age of the webhook (`time_ms`), and decoding the body into typed
+ * events (decrypting client events of encrypted channels). Pure: for web apps that receive webhooks (see
+ * webhook/handler.ts for ready-made handlers), and for `broadcast webhook:verify` and `webhook:listen`.
  */
 import { hmacHex, safeEqual } from './auth/sign.js';
 import { ConfigError } from './core/errors.js';
+import { WEBHOOK_DEFAULTS } from './webhook/defaults.js';
+import { DecryptionError, typedEvent, type PusherWebhookEvent } from './webhook/events.js';
+
+export type * from './webhook/events.js';
+
+/** How old (or how far in the future) a webhook's `time_ms` may be, by default: 5 minutes. */
+export const DEFAULT_WEBHOOK_MAX_AGE_MS = WEBHOOK_DEFAULTS.maxAgeMs;
 
 /** One webhook event: `channel_occupied`, `channel_vacated`, `member_added`, `member_removed`, `client_event`, … */
 export interface WebhookEvent {
@@ -26,10 +34,27 @@ export interface Webhook {
   events: WebhookEvent[];
 }
 
-/** An app a webhook may come from: any pusher connection has these fields. */
+/**
+ * An app a webhook may come from: any pusher connection has these fields. Several apps may share a key
+ * with different secrets, to rotate a secret: the webhook is valid when any of them signed it.
+ */
 export interface WebhookApp {
   key: string;
   secret: string;
+  /** Decrypts client events of `private-encrypted-` channels (32 bytes, base64; empty or absent: not decrypted). */
+  encryptionMasterKeyBase64?: string;
+}
+
+/** verifyWebhook's options (the form `verifyWebhook(request, { apps, maxAgeMs })`). */
+export interface VerifyWebhookOptions {
+  apps: WebhookApp | readonly WebhookApp[];
+  /**
+   * Refuse a webhook whose `time_ms` is further than this from now, in milliseconds (reason `stale`): a
+   * replayed or long-delayed webhook. Default 5 minutes in this form; `false` to accept any age.
+   */
+  maxAgeMs?: number | false;
+  /** The clock, in ms since the epoch (default `Date.now`). */
+  now?: () => number;
 }
 
 export interface WebhookRequest {
@@ -45,12 +70,31 @@ export interface WebhookRequest {
 }
 
 export type WebhookVerification =
-  | { valid: true; key: string; webhook: Webhook }
+  | {
+      valid: true;
+      key: string;
+      /** The body as Pusher sent it (`time_ms`, `events` in the wire format). */
+      webhook: Webhook;
+      /** The events, typed (camelCase), encrypted client event data decrypted when the app has a master key. */
+      events: PusherWebhookEvent[];
+      /** Events of a kind this version does not know, or without the fields Pusher documents for theirs. */
+      otherEvents: WebhookEvent[];
+    }
   | {
       valid: false;
-      reason: 'missing-signature' | 'unknown-key' | 'signature-mismatch' | 'malformed-body' | 'unsupported-body';
+      reason: WebhookRefusal;
       message: string;
     };
+
+/** Why a webhook was refused. `stale`: `time_ms` is too far from now; `decryption-failed`: the master key does not open a client event. */
+export type WebhookRefusal =
+  | 'missing-signature'
+  | 'unknown-key'
+  | 'signature-mismatch'
+  | 'stale'
+  | 'malformed-body'
+  | 'unsupported-body'
+  | 'decryption-failed';
 
 /** The bytes of a raw body, or undefined when it is not one (an object a body parser made, null, …). */
 function bytesOf(body: unknown): Buffer | string | undefined {
@@ -65,7 +109,7 @@ function bytesOf(body: unknown): Buffer | string | undefined {
  * while the variable is unset), never a key to sign with: HMAC with the text "undefined" or an empty key is
  * something anyone can compute.
  */
-function checkedApps(apps: WebhookApp | readonly WebhookApp[]): readonly WebhookApp[] {
+export function checkedApps(apps: WebhookApp | readonly WebhookApp[]): readonly WebhookApp[] {
   const list = (Array.isArray(apps) ? apps : [apps]) as readonly unknown[];
   if (list.length === 0) throw new ConfigError('verifyWebhook: no app to check the webhook against', { hint: 'Pass { key, secret }, or an array of them' });
   list.forEach((app, i) => {
@@ -75,6 +119,13 @@ function checkedApps(apps: WebhookApp | readonly WebhookApp[]): readonly Webhook
     checkSecret(secret, `verifyWebhook: ${typeof key === 'string' && key !== '' ? `${which} (key ${JSON.stringify(key)})` : which}`);
     if (typeof key !== 'string' || key === '') {
       throw new ConfigError(`verifyWebhook: ${which} has ${key === undefined ? 'no key' : 'an empty or non-string key'}`, { hint: 'Set PUSHER_APP_KEY (or the key you pass)' });
+    }
+    // An empty value (a variable set to nothing in .env) is no key, as for connections.
+    const master = (app as WebhookApp).encryptionMasterKeyBase64;
+    if (master !== undefined && master !== '' && (typeof master !== 'string' || Buffer.from(master, 'base64').length !== 32)) {
+      throw new ConfigError(`verifyWebhook: ${which} (key ${JSON.stringify(key)}) has an encryptionMasterKeyBase64 that is not 32 bytes in base64`, {
+        hint: 'Set PUSHER_ENCRYPTION_MASTER_KEY_BASE64 to the master key the app encrypts with (openssl rand -base64 32)',
+      });
     }
   });
   return list as readonly WebhookApp[];
@@ -101,19 +152,35 @@ export function webhookSignature(body: string | Uint8Array | ArrayBuffer | Array
 }
 
 /**
- * Checks a webhook's signature against the app (or, with several apps, the one named by `key`; without a
- * key each app is tried) and decodes its body. Never throws for what the request holds, whatever its type:
- * the result says why it is invalid. Throws a ConfigError when an app has no key or no secret (a missing or
- * empty `PUSHER_APP_SECRET`), which would otherwise let anyone sign a webhook.
+ * Checks a webhook's signature against the app (or, with several apps, those with the `key`; without a key
+ * each app is tried), its age, and decodes its body into typed events. Never throws for what the request
+ * holds, whatever its type: the result says why it is invalid. Throws a ConfigError when an app has no key
+ * or no secret (a missing or empty `PUSHER_APP_SECRET`), which would otherwise let anyone sign a webhook.
  *
  * ```ts
- * const result = verifyWebhook({ body: rawBody, signature: req.headers['x-pusher-signature'], key: req.headers['x-pusher-key'] }, app);
+ * const result = verifyWebhook(
+ *   { body: rawBody, signature: req.headers['x-pusher-signature'], key: req.headers['x-pusher-key'] },
+ *   { apps: { key, secret, encryptionMasterKeyBase64 } },   // maxAgeMs: 5 minutes unless given
+ * );
  * if (!result.valid) return res.status(401).end();
- * for (const event of result.webhook.events) …
+ * for (const event of result.events) if (event.name === 'member_added') …event.userId
  * ```
+ *
+ * Given the apps directly (`verifyWebhook(request, app)`, the form of 0.1), the age is checked only when
+ * `maxAgeMs` is passed in the third argument.
  */
-export function verifyWebhook(request: WebhookRequest, apps: WebhookApp | readonly WebhookApp[]): WebhookVerification {
-  const list = checkedApps(apps);
+export function verifyWebhook(request: WebhookRequest, options: VerifyWebhookOptions): WebhookVerification;
+export function verifyWebhook(request: WebhookRequest, apps: WebhookApp | readonly WebhookApp[], options?: Omit<VerifyWebhookOptions, 'apps'>): WebhookVerification;
+export function verifyWebhook(
+  request: WebhookRequest,
+  appsOrOptions: WebhookApp | readonly WebhookApp[] | VerifyWebhookOptions,
+  extra: Omit<VerifyWebhookOptions, 'apps'> = {},
+): WebhookVerification {
+  const withOptions = isOptions(appsOrOptions);
+  const options: Omit<VerifyWebhookOptions, 'apps'> = withOptions ? appsOrOptions : extra;
+  const list = checkedApps(withOptions ? appsOrOptions.apps : appsOrOptions);
+  const maxAgeMs = options.maxAgeMs ?? (withOptions ? DEFAULT_WEBHOOK_MAX_AGE_MS : false);
+  if (maxAgeMs !== false && !(typeof maxAgeMs === 'number' && maxAgeMs >= 0)) throw new ConfigError('verifyWebhook: maxAgeMs must be a number of milliseconds >= 0, or false');
   const { body, signature: header, key } = (request ?? {}) as Partial<WebhookRequest>;
   const bytes = bytesOf(body);
   if (bytes === undefined) {
@@ -146,7 +213,35 @@ export function verifyWebhook(request: WebhookRequest, apps: WebhookApp | readon
   if (!webhook) {
     return { valid: false, reason: 'malformed-body', message: 'The signature matches, but the body is not a webhook (JSON with time_ms and events)' };
   }
-  return { valid: true, key: matched.key, webhook };
+  if (maxAgeMs !== false) {
+    const age = (options.now ?? Date.now)() - webhook.time_ms;
+    if (Math.abs(age) > maxAgeMs) {
+      const apart = `${Math.round(Math.abs(age) / 1000)} s ${age >= 0 ? 'ago' : 'in the future'}`;
+      return {
+        valid: false,
+        reason: 'stale',
+        message: `The webhook's time_ms is ${apart}, beyond the ${Math.round(maxAgeMs / 1000)} s allowed (a replayed or long-delayed webhook, or clocks apart)`,
+      };
+    }
+  }
+  const events: PusherWebhookEvent[] = [];
+  const otherEvents: WebhookEvent[] = [];
+  try {
+    for (const raw of webhook.events) {
+      const typed = typedEvent(raw, matched.encryptionMasterKeyBase64);
+      if (typed) events.push(typed);
+      else otherEvents.push(raw);
+    }
+  } catch (error) {
+    if (error instanceof DecryptionError) return { valid: false, reason: 'decryption-failed', message: error.message };
+    throw error;
+  }
+  return { valid: true, key: matched.key, webhook, events, otherEvents };
+}
+
+/** The options form `{ apps, … }`, told from an app (`{ key, secret }`) or a list of apps. */
+function isOptions(value: unknown): value is VerifyWebhookOptions {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && 'apps' in value;
 }
 
 /** Decodes a webhook body, or returns undefined when it is not JSON of the form `{ time_ms, events: [...] }` (or not text or bytes at all). */

@@ -22,6 +22,7 @@ export type AuthErrorCode =
   | 'payload_too_large'
   | 'request_timeout'
   | 'unsupported_media_type'
+  | 'invalid_user'
   | 'internal_error';
 
 /** The JSON body of every refusal. */
@@ -81,14 +82,21 @@ export function isBroadcastUser(user: unknown): user is BroadcastUser {
   return (typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id));
 }
 
+/** A 400 failure for a missing or malformed `socket_id`, or undefined when it is well-formed. */
+export function checkSocketId(socketId: unknown): AuthorizeFailure | undefined {
+  if (socketId === undefined || socketId === null || socketId === '') return failure(400, 'invalid_request', 'Missing socket_id');
+  if (typeof socketId !== 'string') return failure(400, 'invalid_request', 'socket_id must be a string');
+  if (!isValidSocketId(socketId)) return failure(400, 'invalid_request', 'Invalid socket_id: it must look like "1234.5678" (digits.digits)');
+  return undefined;
+}
+
 /**
  * Checks the request's fields before anything else runs (no user lookup for garbage): a 400 failure,
  * or undefined when `socket_id` and `channel_name` are well-formed and the channel needs authorization.
  */
 export function checkSubscription(socketId: unknown, channelName: unknown): AuthorizeFailure | undefined {
-  if (socketId === undefined || socketId === null || socketId === '') return failure(400, 'invalid_request', 'Missing socket_id');
-  if (typeof socketId !== 'string') return failure(400, 'invalid_request', 'socket_id must be a string');
-  if (!isValidSocketId(socketId)) return failure(400, 'invalid_request', 'Invalid socket_id: it must look like "1234.5678" (digits.digits)');
+  const badSocket = checkSocketId(socketId);
+  if (badSocket) return badSocket;
   if (channelName === undefined || channelName === null || channelName === '') return failure(400, 'invalid_request', 'Missing channel_name');
   if (typeof channelName !== 'string') return failure(400, 'invalid_request', 'channel_name must be a string');
   const problem = channelNameProblem(channelName);

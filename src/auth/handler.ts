@@ -2,11 +2,13 @@
  * The auth route as a Node request handler: `(req, res, next?)`, usable with `node:http` directly and as
  * Express/Connect middleware. Reads `socket_id` and `channel_name` from form-encoded (what pusher-js sends)
  * or JSON bodies, answers JSON, and never answers malformed input with a 5xx or lets it crash the process.
+ * The same handler answers the user authentication route (pusher-js `signin()`, `socket_id` only).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Broadcast } from '../core/broadcast.js';
+import type { BroadcastUser } from '../config/schema.js';
 import { ConfigError } from '../core/errors.js';
-import { checkSubscription, decideSubscription, failure, signerOf, type AuthErrorBody, type AuthorizeFailure, type AuthorizeResult } from './authorize.js';
+import { checkSocketId, checkSubscription, decideSubscription, failure, isBroadcastUser, signerOf, type AuthErrorBody, type AuthorizeFailure, type AuthorizeResult } from './authorize.js';
 import {
   answerBeforeBody,
   answerThenDiscard,
@@ -21,13 +23,14 @@ import {
 import { field, isForm, isJson, mediaType, parseBody, preParsedFields, unsupported, type ParsedFields } from './form.js';
 import { send } from './response.js';
 import { isThenable, rulesOf } from './rules.js';
-import { authRoutes, type RouteDefinition } from './routes.js';
+import { authRoutes, userAuthRoutes, type RouteDefinition } from './routes.js';
+import { decideUserSignIn, type SigningKey, type UserDataFields } from './users.js';
 
 export { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES };
 
 /** Where a server-side problem happened, for `onError`. */
 export interface AuthErrorInfo {
-  /** `user`: the user() callback threw or returned no id; `rule`: a channel rule threw; `config`: e.g. no master key; `internal`: a bug. */
+  /** `user`: the user() (or userData()) callback threw or returned no id, or a user that cannot be signed in; `rule`: a channel rule threw; `config`: e.g. no master key; `internal`: a bug. */
   kind: 'user' | 'rule' | 'config' | 'internal';
   status: number;
   channel?: string;
@@ -42,6 +45,17 @@ export interface AuthHandlerOptions<Req extends IncomingMessage = IncomingMessag
   user: (req: Req) => unknown;
   /** Path to answer (default: config `auth.route`, else `/broadcasting/authorize`). */
   authRoute?: string;
+  /**
+   * Path of the user authentication route, which pusher-js `signin()` posts `socket_id` to (default
+   * `/broadcasting/user-auth`, Laravel Echo's); `false` to answer only channel authorization.
+   */
+  userAuthRoute?: string | false;
+  /**
+   * What a signed-in user's `user_data` holds beside the id: `{ user_info?, watchlist? }` (at most 100 ids).
+   * May be async. Default: the `user_info` and `watchlist` fields of the user object, when it has them;
+   * nothing else of the user object is sent.
+   */
+  userData?: (user: BroadcastUser, req: Req) => UserDataFields | undefined | Promise<UserDataFields | undefined>;
   /**
    * Largest request body accepted, in bytes (default 8 KB); larger gets 413 with `Connection: close`, and the
    * rest of the upload is read and dropped (at most 1 MB, for at most 2 s) so the client sees the 413.
@@ -59,10 +73,12 @@ export interface AuthHandlerOptions<Req extends IncomingMessage = IncomingMessag
   onError?: (error: unknown, info: AuthErrorInfo) => void;
 }
 
-/** The handler, with the route it answers. */
+/** The handler, with the routes it answers. */
 export interface AuthHandler<Req extends IncomingMessage = IncomingMessage> {
   (req: Req, res: ServerResponse, next?: (error?: unknown) => void): Promise<void>;
   readonly route: RouteDefinition;
+  /** The user authentication route, unless `userAuthRoute: false`. */
+  readonly userRoute?: RouteDefinition;
 }
 
 function defaultOnError(error: unknown, info: AuthErrorInfo): void {
@@ -98,6 +114,15 @@ export function createAuthHandler<Req extends IncomingMessage = IncomingMessage>
   const rules = rulesOf(broadcast.config);
   const route = authRoutes(broadcast.config, { authRoute: options.authRoute })[0]!;
   const path = route.path;
+  const userRoute = options.userAuthRoute === false ? undefined : userAuthRoutes(broadcast.config, { userAuthRoute: options.userAuthRoute })[0]!;
+  const userPath = userRoute?.path;
+  if (userPath === path) {
+    throw new ConfigError(`createAuthHandler: the auth route and the user authentication route are both ${path}`, {
+      hint: 'Give them different paths (authRoute, userAuthRoute), or userAuthRoute: false',
+    });
+  }
+  const userKey: SigningKey = { key: signer.key, secret: signer.hmacKey };
+  const getUserData = options.userData;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 64) throw new ConfigError('createAuthHandler: maxBodyBytes must be a whole number >= 64');
   const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
@@ -115,6 +140,9 @@ export function createAuthHandler<Req extends IncomingMessage = IncomingMessage>
     }
   };
 
+  /** A route's answer from the request's fields: synchronous unless a callback returns a promise. */
+  type Respond = (req: Req, res: ServerResponse, fields: ParsedFields) => void | Promise<void>;
+
   /** For a request answered before any of it had to wait: a promise that is already resolved. */
   const done: Promise<void> = Promise.resolve();
 
@@ -123,8 +151,8 @@ export function createAuthHandler<Req extends IncomingMessage = IncomingMessage>
     send(res, failure(500, 'internal_error', 'Internal error'));
   };
 
-  const refuseUser = (res: ServerResponse, channel: string, error: unknown): void => {
-    report(error, { kind: 'user', status: 403, channel });
+  const refuseUser = (res: ServerResponse, channel: string | undefined, error: unknown): void => {
+    report(error, channel === undefined ? { kind: 'user', status: 403 } : { kind: 'user', status: 403, channel });
     send(res, failure(403, 'unauthenticated', 'No authenticated user'));
   };
 
@@ -143,30 +171,61 @@ export function createAuthHandler<Req extends IncomingMessage = IncomingMessage>
   };
 
   /** From the request's fields to the answer: synchronous unless user() or a rule returns a promise. */
-  const respond = (req: Req, res: ServerResponse, fields: ParsedFields): void | Promise<void> => {
+  const respondChannel: Respond = (req, res, fields) => {
     if (!fields.ok) return send(res, fields);
     const socketId = field(fields.fields, 'socket_id');
     const channelName = field(fields.fields, 'channel_name');
     const invalid = checkSubscription(socketId, channelName);
     if (invalid) return send(res, invalid);
     const channel = channelName as string;
+    return withUser(req, res, channel, (user) => authorizeAndAnswer(res, socketId as string, channel, user));
+  };
+
+  /** Calls `then` with user()'s user (awaited when it returns a promise); refuses with 403 when user() fails. */
+  const withUser = (req: Req, res: ServerResponse, channel: string | undefined, then: (user: unknown) => void | Promise<void>): void | Promise<void> => {
     let user: unknown;
     try {
       user = getUser(req);
-      if (isThenable(user)) {
-        return Promise.resolve(user).then(
-          (u) => authorizeAndAnswer(res, socketId as string, channel, u),
-          (error: unknown) => refuseUser(res, channel, error),
-        );
-      }
+      if (isThenable(user)) return Promise.resolve(user).then(then, (error: unknown) => refuseUser(res, channel, error));
     } catch (error) {
       return refuseUser(res, channel, error);
     }
-    return authorizeAndAnswer(res, socketId as string, channel, user);
+    return then(user);
   };
 
-  /** `respond`, turning anything it throws into a 500 (a bug here, never the request's content). */
-  const respondSafely = (req: Req, res: ServerResponse, fields: ParsedFields): Promise<void> => {
+  const signInAndAnswer = (req: Req, res: ServerResponse, socketId: string, user: unknown): void | Promise<void> => {
+    const answerUser = (fields: UserDataFields | undefined) => {
+      const result = decideUserSignIn(userKey, socketId, user, fields);
+      if (!result.ok && result.cause !== undefined) report(result.cause, { kind: 'user', status: result.status });
+      send(res, result);
+    };
+    if (getUserData === undefined || !isBroadcastUser(user)) return answerUser(undefined);
+    let fields: ReturnType<NonNullable<typeof getUserData>>;
+    try {
+      fields = getUserData(user, req);
+    } catch (error) {
+      return refuseUserData(res, error);
+    }
+    if (isThenable(fields)) return Promise.resolve(fields).then((f) => answerUser(f ?? {}), (error: unknown) => refuseUserData(res, error));
+    answerUser(fields ?? {});
+  };
+
+  const refuseUserData = (res: ServerResponse, error: unknown): void => {
+    report(error, { kind: 'user', status: 500 });
+    send(res, failure(500, 'invalid_user', 'The user cannot be signed in'));
+  };
+
+  /** The user authentication route: `socket_id`, then the user, then the signed user_data. */
+  const respondUser: Respond = (req, res, fields) => {
+    if (!fields.ok) return send(res, fields);
+    const socketId = field(fields.fields, 'socket_id');
+    const invalid = checkSocketId(socketId);
+    if (invalid) return send(res, invalid);
+    return withUser(req, res, undefined, (user) => signInAndAnswer(req, res, socketId as string, user));
+  };
+
+  /** A responder, turning anything it throws into a 500 (a bug here, never the request's content). */
+  const respondSafely = (req: Req, res: ServerResponse, fields: ParsedFields, respond: Respond): Promise<void> => {
     try {
       const pending = respond(req, res, fields);
       if (pending) return pending.catch((error: unknown) => internalError(res, error));
@@ -179,17 +238,23 @@ export function createAuthHandler<Req extends IncomingMessage = IncomingMessage>
   // Not an async function: a request costs one promise, and none when it is answered at once.
   const handler = (req: Req, res: ServerResponse, next?: (error?: unknown) => void): Promise<void> => {
     try {
-      if (req.url !== path && !matchesPath(req, path)) {
+      // The channel route first, compared as given: it is the one every subscription hits.
+      const respond: Respond | undefined =
+        req.url === path ? respondChannel :
+        userPath !== undefined && (req.url === userPath || matchesPath(req, userPath)) ? respondUser :
+        matchesPath(req, path) ? respondChannel :
+        undefined;
+      if (respond === undefined) {
         if (next) next();
         else answerBeforeBody(req, res, failure(404, 'not_found', 'Not found'), maxBodyBytes);
         return done;
       }
       if (req.method !== 'POST') {
-        answerBeforeBody(req, res, failure(405, 'method_not_allowed', `Use POST for ${path}`), maxBodyBytes, 'POST');
+        answerBeforeBody(req, res, failure(405, 'method_not_allowed', `Use POST for ${respond === respondChannel ? path : userPath}`), maxBodyBytes, 'POST');
         return done;
       }
       const preParsed = preParsedFields(req);
-      if (preParsed !== undefined) return respondSafely(req, res, preParsed);
+      if (preParsed !== undefined) return respondSafely(req, res, preParsed, respond);
 
       const headers = req.headers;
       const type = mediaType(headers['content-type']);
@@ -207,7 +272,7 @@ export function createAuthHandler<Req extends IncomingMessage = IncomingMessage>
         const bodyRead = (body: BodyResult) => {
           try {
             if (typeof body === 'string') {
-              const answered = respondSafely(req, res, parseBody(type, body));
+              const answered = respondSafely(req, res, parseBody(type, body), respond);
               if (answered !== done) {
                 void answered.then(resolve);
                 return;
@@ -237,7 +302,7 @@ export function createAuthHandler<Req extends IncomingMessage = IncomingMessage>
       return done;
     }
   };
-  return Object.assign(handler, { route });
+  return Object.assign(handler, userRoute ? { route, userRoute } : { route });
 }
 
 /** The path without query, origin (absolute-form URLs) or trailing slash. */
@@ -251,7 +316,7 @@ function pathnameOf(url: unknown): string | undefined {
 }
 
 /** True for the route's path, in `req.url` or (Express, mounted under a prefix) `req.originalUrl`. */
-function matchesPath(req: IncomingMessage, path: string): boolean {
+export function matchesPath(req: IncomingMessage, path: string): boolean {
   return pathnameOf(req.url) === path || pathnameOf((req as { originalUrl?: unknown }).originalUrl) === path;
 }
 

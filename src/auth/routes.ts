@@ -1,4 +1,7 @@
-/** The auth route definitions, like Masonite's `Broadcast.routes()` and Laravel's `Broadcast::routes()`. */
+/**
+ * The auth route definitions, like Masonite's `Broadcast.routes()` and Laravel's `Broadcast::routes()`, and the
+ * user authentication route, like Laravel's `Broadcast::userRoutes()` (`/broadcasting/user-auth`, which Echo uses).
+ */
 import { DEFAULT_AUTH_ROUTE, type BroadcastConfig } from '../config/schema.js';
 import { ConfigError } from '../core/errors.js';
 
@@ -6,6 +9,14 @@ export interface RoutesOptions {
   /** Path of the auth route (default: config `auth.route`, else `/broadcasting/authorize`). */
   authRoute?: string;
 }
+
+export interface UserRoutesOptions {
+  /** Path of the user authentication route (default `/broadcasting/user-auth`, Laravel Echo's). */
+  userAuthRoute?: string;
+}
+
+/** Where pusher-js's `signin()` posts, as Laravel names it (Echo's `userAuthentication.endpoint`). */
+export const DEFAULT_USER_AUTH_ROUTE = '/broadcasting/user-auth';
 
 /** One route a web app has to mount. */
 export interface RouteDefinition {
@@ -22,13 +33,14 @@ export interface RouteDefinition {
 }
 
 export const AUTH_ROUTE_NAME = 'broadcasting.authorize';
+export const USER_AUTH_ROUTE_NAME = 'broadcasting.user-auth';
 
 const PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
 
 /** Checks a route path: starts with `/`, no query, fragment or whitespace. */
-export function validateRoutePath(path: unknown, from: string): string {
+export function validateRoutePath(path: unknown, from: string, what = 'auth route'): string {
   if (typeof path !== 'string' || !PATH.test(path)) {
-    throw new ConfigError(`The auth route ${JSON.stringify(path)} (from ${from}) is not a valid path`, {
+    throw new ConfigError(`The ${what} ${JSON.stringify(path)} (from ${from}) is not a valid path`, {
       hint: 'Use an absolute path without query or fragment, e.g. "/broadcasting/authorize"',
     });
   }
@@ -42,20 +54,46 @@ export function authRoutePath(config: BroadcastConfig, options: RoutesOptions = 
   return DEFAULT_AUTH_ROUTE;
 }
 
-export function authRoutes(config: BroadcastConfig, options: RoutesOptions = {}): RouteDefinition[] {
+/** The path of the user authentication route: `userAuthRoute`, else the default. */
+export function userAuthRoutePath(options: UserRoutesOptions = {}): string {
+  if (options.userAuthRoute !== undefined) return validateRoutePath(options.userAuthRoute, 'the userAuthRoute option', 'user authentication route');
+  return DEFAULT_USER_AUTH_ROUTE;
+}
+
+/** Config `auth.middleware`, checked. */
+function middlewareOf(config: BroadcastConfig): string[] {
   const middleware = config.auth?.middleware ?? [];
   if (!Array.isArray(middleware) || middleware.some((m) => typeof m !== 'string')) {
     throw new ConfigError('config auth.middleware must be a list of middleware names (strings)');
   }
+  return [...middleware];
+}
+
+export function authRoutes(config: BroadcastConfig, options: RoutesOptions = {}): RouteDefinition[] {
   return [
     {
       method: 'POST',
       path: authRoutePath(config, options),
       name: AUTH_ROUTE_NAME,
       handler: 'createAuthHandler',
-      middleware: [...middleware],
+      middleware: middlewareOf(config),
       csrfExempt: true,
       description: 'Signs private and presence channel subscriptions for pusher-js and Laravel Echo',
+    },
+  ];
+}
+
+/** The user authentication route (pusher-js `signin()`), answered by the same handler. */
+export function userAuthRoutes(config: BroadcastConfig, options: UserRoutesOptions = {}): RouteDefinition[] {
+  return [
+    {
+      method: 'POST',
+      path: userAuthRoutePath(options),
+      name: USER_AUTH_ROUTE_NAME,
+      handler: 'createAuthHandler',
+      middleware: middlewareOf(config),
+      csrfExempt: true,
+      description: 'Signs in users (pusher-js signin()): the signed user_data for messages to one user',
     },
   ];
 }

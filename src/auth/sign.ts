@@ -157,15 +157,11 @@ export type AuthVerification =
   | { valid: false; differs: 'format' | 'key' | 'signature' | 'shared_secret'; message: string };
 
 /**
- * Checks an `auth` value (`<key>:<hex signature>`) a client or server produced, in constant time.
- * `differs` says what is wrong: the format, the app key, the signature (socket id, channel name,
- * channel_data or secret), or the `shared_secret` of an encrypted channel.
+ * Checks an `auth` value (`<key>:<hex signature>`) against the text it should sign, in constant time:
+ * the format, the app key, then the HMAC. Shared by channel authorization and user authentication.
  */
-export function verifyChannelAuth(
-  credentials: AuthCredentials,
-  input: { socketId: string; channel: string; auth: string; channelData?: string; sharedSecret?: string },
-): AuthVerification {
-  const match = /^([^:]*):([0-9a-fA-F]{64})$/.exec(input.auth.trim());
+export function verifyAuthSignature(credentials: AuthCredentials, auth: string, signed: string, mismatch: string): AuthVerification {
+  const match = /^([^:]*):([0-9a-fA-F]{64})$/.exec(auth.trim());
   if (!match) {
     return { valid: false, differs: 'format', message: 'not a Pusher auth signature: expected "<app key>:<64 hex digits>"' };
   }
@@ -177,14 +173,26 @@ export function verifyChannelAuth(
       message: `the key differs: the signature is for app key "${key}", but this connection's key is "${credentials.key}" (signed with another app's credentials)`,
     };
   }
-  const expected = hmacHex(credentials.secret, stringToSign(input.socketId, input.channel, input.channelData));
-  if (!safeEqual(signature.toLowerCase(), expected)) {
-    return {
-      valid: false,
-      differs: 'signature',
-      message: 'signature does not match: the socket id, channel name, channel_data or secret differ',
-    };
-  }
+  if (!safeEqual(signature.toLowerCase(), hmacHex(credentials.secret, signed))) return { valid: false, differs: 'signature', message: mismatch };
+  return { valid: true };
+}
+
+/**
+ * Checks an `auth` value (`<key>:<hex signature>`) a client or server produced, in constant time.
+ * `differs` says what is wrong: the format, the app key, the signature (socket id, channel name,
+ * channel_data or secret), or the `shared_secret` of an encrypted channel.
+ */
+export function verifyChannelAuth(
+  credentials: AuthCredentials,
+  input: { socketId: string; channel: string; auth: string; channelData?: string; sharedSecret?: string },
+): AuthVerification {
+  const checked = verifyAuthSignature(
+    credentials,
+    input.auth,
+    stringToSign(input.socketId, input.channel, input.channelData),
+    'signature does not match: the socket id, channel name, channel_data or secret differ',
+  );
+  if (!checked.valid) return checked;
   if (input.sharedSecret !== undefined) {
     const master = credentials.encryptionMasterKeyBase64;
     if (!master || !safeEqual(input.sharedSecret, sharedSecret(input.channel, master))) {

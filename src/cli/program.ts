@@ -9,6 +9,7 @@ import { DEFAULTS } from '../config/defaults.js';
 import type { Command as BroadcastCommand } from './command.js';
 import type { Context } from './context.js';
 import { formatDuration, parseDuration } from './duration.js';
+import { WEBHOOK_DEFAULTS } from '../webhook/defaults.js';
 
 // require(), not import(): commander is CommonJS, and Node parses CommonJS imported as ESM for its exports.
 const require = createRequire(import.meta.url);
@@ -39,6 +40,10 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
     .option('-v, --verbose', 'log each HTTP request (method, path, status, timing) on stderr')
 ;
 
+  // A time limit for commands that post to the user's own application (no retries: the answer is the point).
+  const requestTimeout = () =>
+    new Option('--timeout <duration>', `time limit for each request: 5s, 500ms (a bare number is milliseconds; default ${formatDuration(DEFAULTS.timeoutMs)})`).argParser(durationArg('--timeout', 'ms'));
+
   // Per-request settings for commands that call the HTTP API.
   const network = (cmd: Command, defaults: { timeoutMs: number; retries: number } = { timeoutMs: DEFAULTS.timeoutMs, retries: DEFAULTS.retries }) =>
     cmd
@@ -58,6 +63,7 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       // No default: --data given with --file is refused, so it must be told apart from no --data ({} for one event).
       .option('-d, --data <json>', 'event data: JSON, @file.json, or - for stdin (default {})')
       .option('--socket-id <id>', 'exclude this connection from receiving the event')
+      .option('--user <id>', 'send to the connections signed in as this user (#server-to-user-<id>): emit --user <id> <event>')
       .option('--dry-run', 'validate and print what would be sent, sending nothing')
       .option('--strict', 'refuse (exit 2) what is only a warning otherwise: a channel prefix that looks mistyped (privat-, Private-)')
       .addOption(new Option('--max-payload-kb <n>', 'largest payload accepted, in KB (overrides BROADCAST_MAX_PAYLOAD_KB and the connection\'s maxPayloadKb; default 10)').argParser(positiveNumberArg('--max-payload-kb')))
@@ -82,6 +88,28 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
     .option('--channel-data <json>', 'presence: the exact channel_data string to sign')
     .option('--verify <auth>', 'check this auth signature instead of printing one (exit 0 match, 1 mismatch)')
     .action(run(() => import('./commands/auth-sign.js')));
+
+  program
+    .command('auth:sign-user')
+    .summary('sign a user sign-in (pusher-js signin()) as the user authentication route would')
+    .option('--user <id>', 'the user id (A-Z a-z 0-9 _ - = @ , . ;)')
+    .option('--user-info <json>', 'user_info as JSON (an object), @file or -')
+    .option('--watchlist <ids>', 'user ids whose online status this user watches, comma-separated (at most 100)')
+    .option('--socket-id <id>', 'socket id (a random valid one is generated when omitted)')
+    .option('--verify <auth>', 'check this auth signature, or the whole {auth, user_data} body, instead of printing one (exit 0 match, 1 mismatch)')
+    .action(run(() => import('./commands/auth-sign-user.js')));
+
+  program
+    .command('auth:test')
+    .summary('check a live auth route: post as pusher-js does and verify its answers')
+    .argument('<url>', 'the auth route, e.g. http://localhost:3000/broadcasting/auth')
+    .option('--channel <names>', 'channel(s) to ask for, repeatable or comma-separated (default: private-broadcast-test, presence-broadcast-test)', collect)
+    .option('--header <header>', "a request header, repeatable: --header 'Cookie: session=…'", collect)
+    .option('--bearer <token>', 'send Authorization: Bearer <token>')
+    .option('--anonymous', 'also check that a request without credentials is refused with 403')
+    .option('--socket-id <id>', 'socket id to ask for (a random valid one when omitted)')
+    .addOption(requestTimeout())
+    .action(run(() => import('./commands/auth-test.js')));
 
   program
     .command('routes')
@@ -153,6 +181,14 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
   ).action(run(() => import('./commands/users.js')));
 
   network(
+    program
+      .command('users:terminate')
+      .summary('close every connection signed in as a user (needs --force)')
+      .argument('<user-id>', 'the user id the connections signed in with')
+      .option('--force', 'do it: without it nothing is sent (exit 2)'),
+  ).action(run(() => import('./commands/users-terminate.js')));
+
+  network(
     program.command('doctor').summary('check the configuration, the server, credentials and a round trip'),
     { timeoutMs: DEFAULTS.doctorTimeoutMs, retries: DEFAULTS.doctorRetries },
   ).action(run(() => import('./commands/doctor.js')));
@@ -164,6 +200,31 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
     .option('--body <@file>', 'read the body from a file instead of stdin')
     .option('--key <key>', 'the X-Pusher-Key header, to pick the app when several are configured')
     .action(run(() => import('./commands/webhook-verify.js')));
+
+  program
+    .command('webhook:listen')
+    .summary('receive webhooks locally: verify each POST and print its events')
+    .addOption(new Option('--port <n>', `port to listen on, 0 for any free one (default ${WEBHOOK_DEFAULTS.listenPort})`).argParser(intArg('--port', 0)))
+    .option('--host <address>', `address to listen on (default ${WEBHOOK_DEFAULTS.listenHost}; 0.0.0.0 for a server in a container)`)
+    .option('--path <path>', `path to answer (default ${WEBHOOK_DEFAULTS.listenPath})`)
+    .addOption(new Option('--count <n>', 'exit 0 after n events').argParser(intArg('--count')))
+    .addOption(new Option('--duration <duration>', 'stop after this long: 30s, 2m (a bare number is seconds); exit 1 if --count was not reached').argParser(durationArg('--duration', 's')))
+    .addOption(new Option('--max-age <duration>', `refuse webhooks whose time_ms is further from now than this (default ${formatDuration(WEBHOOK_DEFAULTS.maxAgeMs)}; a bare number is seconds)`).argParser(durationArg('--max-age', 's')))
+    .action(run(() => import('./commands/webhook-listen.js')));
+
+  program
+    .command('webhook:send')
+    .summary("post a correctly signed sample webhook to an application's endpoint")
+    .argument('<url>', 'the webhook endpoint, e.g. http://localhost:3000/webhooks/pusher')
+    .requiredOption('--event <kind>', 'channel_occupied, channel_vacated, member_added, member_removed, client_event, cache_miss or subscription_count')
+    .requiredOption('--channel <name>', 'the channel the event is about')
+    .option('--user-id <id>', 'member_added/member_removed: the member; client_event on presence channels: the sender')
+    .option('--client-event <name>', 'client_event: the event name (default client-test)')
+    .option('--data <json>', 'client_event: the data, JSON, @file or - (default {}); encrypted for private-encrypted- channels')
+    .option('--socket-id <id>', 'client_event: the sender\'s socket id (default: a random one)')
+    .addOption(new Option('--subscription-count <n>', 'subscription_count: the count (default 1)').argParser(intArg('--subscription-count', 0)))
+    .addOption(requestTimeout())
+    .action(run(() => import('./commands/webhook-send.js')));
 
   network(
     program
@@ -188,6 +249,11 @@ function durationArg(flag: string, bareUnit: 'ms' | 's') {
       throw new InvalidArgumentError((error as Error).message);
     }
   };
+}
+
+/** A repeatable option's values, in order. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function positiveNumberArg(flag: string) {

@@ -1,6 +1,8 @@
 /** The `Broadcast` facade: validates, plans and sends events over the configured connection. */
 import { authorize as authorizeSubscription, type AuthorizeResult } from '../auth/authorize.js';
 import { authRoutes, type RouteDefinition, type RoutesOptions } from '../auth/routes.js';
+import * as users from '../auth/users.js';
+import { userAuthRoutes, type UserRoutesOptions } from '../auth/routes.js';
 import { channelName, channelType, triggerGroups, type ChannelLike } from './channels.js';
 import { resolveConnection, type BroadcastConfig, type Env, type ResolvedConnection } from '../config/schema.js';
 import { createDriver, deliver, deliveryError, type Driver, type EventLogger } from '../transport/index.js';
@@ -249,6 +251,36 @@ export class Broadcast {
    */
   authorize(socketId: unknown, channelName: unknown, user: unknown): Promise<AuthorizeResult> {
     return authorizeSubscription(this, socketId, channelName, user);
+  }
+
+  /** The auth route definitions without a config or connection: `Broadcast.routes({ authRoute })`. */
+  static routes(options: RoutesOptions = {}): RouteDefinition[] {
+    return authRoutes({}, options);
+  }
+
+  /** The user authentication route definitions: `Broadcast.userRoutes({ userAuthRoute })` (default `/broadcasting/user-auth`). */
+  static userRoutes(options: UserRoutesOptions = {}): RouteDefinition[] {
+    return userAuthRoutes({}, options);
+  }
+
+  /** The user authentication route definitions, with config `auth.middleware`. */
+  userRoutes(options: UserRoutesOptions = {}): RouteDefinition[] {
+    return userAuthRoutes(this.config, options);
+  }
+
+  /** Signs a user sign-in (pusher-js `signin()`): `{ auth, user_data }` for `{ id, user_info?, watchlist? }`. */
+  authenticateUser(socketId: string, user: users.UserAuthInput): users.UserAuth {
+    return users.authenticateUser(this, socketId, user);
+  }
+
+  /** Sends an event to every connection signed in as `userId` (channel `#server-to-user-<id>`). */
+  sendToUser(userId: string | number, event: string, data?: unknown, options?: SendOptions): Promise<users.UserMessageResult> {
+    return users.sendToUser(this, userId, event, data, options);
+  }
+
+  /** Closes every connection signed in as `userId`. */
+  terminateUserConnections(userId: string | number): Promise<users.TerminateResult> {
+    return users.terminateUserConnections(this, userId);
   }
 
   /** Releases the connection's sockets. */

@@ -295,6 +295,10 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
     async get<T>(path: string, params?: Record<string, string>): Promise<T> {
       return (await send('query', 'GET', path, undefined, params)) as T;
     },
+    async post<T>(path: string, body: unknown): Promise<T> {
+      // Not an event: its answer is checked as a query's (a JSON object), and a retry of it is harmless.
+      return (await send('query', 'POST', path, JSON.stringify(body))) as T;
+    },
     close() {
       agent.destroy();
     },

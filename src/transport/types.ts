@@ -24,6 +24,8 @@ export interface Driver {
   triggerBatch(events: BatchEvent[]): Promise<void>;
   /** A signed GET on the HTTP API (`/channels`, …), parsed as JSON. Pusher driver only. */
   get<T = unknown>(path: string, params?: Record<string, string>): Promise<T>;
+  /** A signed POST of a JSON body on the HTTP API (`/users/<id>/terminate_connections`). Pusher driver only. */
+  post?<T = unknown>(path: string, body: unknown): Promise<T>;
   /** Releases sockets. */
   close(): void;
 }

@@ -25,13 +25,13 @@ const examples = block
   .filter((line) => line.startsWith('broadcast '));
 
 /** Commands that talk to a server, or read a file the example assumes: not run here. */
-const NEEDS_SERVER = new Set(['listen', 'channels', 'channel', 'users', 'doctor', 'webhook:verify', 'bench']);
+const NEEDS_SERVER = new Set(['listen', 'channels', 'channel', 'users', 'doctor', 'webhook:verify', 'bench', 'auth:test', 'users:terminate', 'webhook:listen', 'webhook:send']);
 const offline = examples.filter((line) => {
   const [, command, ...rest] = words(line);
   return !NEEDS_SERVER.has(command!) && !rest.includes('--file');
 });
 
-// auth:sign signs with the app secret: any credentials will do, no server is asked.
+// auth:sign and auth:sign-user sign with the app secret: any credentials will do, no server is asked.
 const credentials = { PUSHER_APP_ID: '1', PUSHER_APP_KEY: 'readme-key', PUSHER_APP_SECRET: 'readme-secret', PUSHER_HOST: '127.0.0.1', PUSHER_PORT: '9', PUSHER_SCHEME: 'http' };
 
 describe('README examples', () => {
@@ -48,7 +48,7 @@ describe('README examples', () => {
     for (const line of offline) {
       const args = words(line).slice(1);
       // As in a developer's shell: outside CI (where emitting on the fallback log connection is refused).
-      const r = await runMain(args, { cwd: project.dir, env: { CI: '', ...(args[0] === 'auth:sign' ? credentials : {}) } });
+      const r = await runMain(args, { cwd: project.dir, env: { CI: '', ...(args[0] === 'auth:sign' || args[0] === 'auth:sign-user' ? credentials : {}) } });
       expect({ line, code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ line, code: 0, stderr: '' });
     }
   });

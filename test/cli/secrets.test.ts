@@ -114,6 +114,16 @@ add('webhook:verify', ['webhook:verify', '--signature', 'ab'.repeat(32)], ['soke
 add('webhook:verify', ['webhook:verify', '--signature', 'not-hex', '--body', '@missing.json'], ['soketi', ...broken], { fails: true });
 add('bench', ['bench', '--events', '5', '--size', '10', ...NET], ['soketi', 'down'], { fails: true });
 add('bench', ['bench', '--events', '0'], ['soketi'], { fails: true });
+// Users and webhooks (issue 16): signing offline, a live auth route and webhook endpoint (soketi answers 404), the HTTP API.
+add('auth:sign-user', ['auth:sign-user', '--user', '7', '--user-info', '{"name":"Ada"}', '--socket-id', '1.2'], ['soketi', 'configFile']);
+add('auth:sign-user', ['auth:sign-user', '--user', '7', '--socket-id', '1.2', '--verify', `${server.key}:${'0'.repeat(64)}`], ['soketi'], { fails: true });
+add('auth:sign-user', ['auth:sign-user', '--user', 'bad id'], ['soketi', ...broken], { fails: true });
+add('auth:test', ['auth:test', `http://127.0.0.1:${server.port}/broadcasting/authorize`, '--header', 'Cookie: session=abc', '--timeout', '2000'], ['soketi', 'configFile'], { fails: true });
+add('emit --user', ['emit', '--user', '7', 'leak.event', '--data', '{"a":1}', ...NET], ['soketi', 'down'], { fails: true });
+add('users:terminate', ['users:terminate', '7', '--force', ...NET], ['soketi', 'down', 'configFile'], { fails: true });
+add('webhook:listen', ['webhook:listen', '--port', '0', '--count', '1', '--duration', '1'], ['soketi', 'configFile'], { fails: true });
+add('webhook:listen', ['webhook:listen', '--port', '0', '--duration', '1'], broken, { fails: true });
+add('webhook:send', ['webhook:send', `http://127.0.0.1:${server.port}/hook`, '--event', 'client_event', '--channel', `private-encrypted-leak-${uid}`, '--data', '{"a":1}', '--timeout', '2000'], ['soketi', 'configFile'], { fails: true });
 // Usage errors that commander reports itself, with a secret pasted into the wrong place.
 add('(usage)', ['channels', '--timeout', SECRET], ['soketi'], { fails: true });
 add('(usage)', ['emit', `--${SECRET}`], ['soketi'], { fails: true });

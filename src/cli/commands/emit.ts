@@ -22,6 +22,8 @@ export interface EmitOptions extends SendingOptions {
   failedOut?: string;
   concurrency?: number;
   rate?: number;
+  /** Send to this signed-in user (#server-to-user-<id>) instead of channels: emit-user.ts. */
+  user?: string;
 }
 
 /** What a single emit sent (or, with --dry-run, would send: `delivered` false). */
@@ -41,6 +43,7 @@ let bulk: typeof import('./emit-file.js') | undefined;
 export default defineCommand<EmitCommandResult>({
   async run(ctx, target: string | undefined, event: string | undefined, options: EmitOptions): Promise<Outcome<EmitCommandResult>> {
     refuseIgnoredFlags(options);
+    if (options.user !== undefined) return (await import('./emit-user.js')).runEmitToUser(ctx, target, event, { ...options, user: options.user });
     // --file (and the options that only go with it) belong to the bulk path.
     if (options.file !== undefined || options.failedOut !== undefined || options.concurrency !== undefined || options.rate !== undefined) {
       bulk = await import('./emit-file.js');
