@@ -108,14 +108,25 @@ function store(entry: string, code: string, prefix: string): void {
     remove(temporary);
     return;
   }
-  // Safe while other processes use the cache: readers hold an entry's text, not the file.
+  // Safe while other processes use the cache: readers hold an entry's text, not the file. Temporary files are
+  // left a minute for their writers; older ones are from writers that died.
   const dir = path.dirname(entry);
   try {
     for (const name of readdirSync(dir)) {
-      if (name.startsWith(`${prefix}-`) && name.endsWith('.js') && name !== path.basename(entry)) remove(path.join(dir, name));
+      if (!name.startsWith(`${prefix}-`) || name === path.basename(entry)) continue;
+      const file = path.join(dir, name);
+      if (name.endsWith('.js') || (name.endsWith('.tmp') && ageMs(file) > 60_000)) remove(file);
     }
   } catch {
     // nothing to prune
+  }
+}
+
+function ageMs(file: string): number {
+  try {
+    return Date.now() - statSync(file).mtimeMs;
+  } catch {
+    return 0;
   }
 }
 

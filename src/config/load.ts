@@ -163,7 +163,7 @@ function loadError(error: unknown, filepath: string, cwd: string): ConfigError {
 }
 
 /** A parse error's message without the quoted source: code frames, `while parsing '…'` and V8's JSON snippets. */
-export function withoutSource(message: string): string {
+function withoutSource(message: string): string {
   return message
     .split('\n')
     .filter((line) => !/^\s*>?\s*\d+\s*\|/.test(line) && !/^\s*\|/.test(line) && !/^\s*-*\^\s*$/.test(line))
