@@ -3,7 +3,7 @@
  * replaced when a file changes, private (0700 folder, 0600 entries), never jiti's own readable fsCache, and
  * never able to break a load (a bad entry falls back to jiti alone). Plus the `defineConfig` shortcut.
  */
-import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect } from 'vitest';
 import { cacheDirFor } from '../../src/config/cache.js';
@@ -35,6 +35,23 @@ describe('the transpile cache', () => {
     expect(second).not.toEqual(first);
     // jiti's own fsCache (which writes readable files) stays off.
     await expect(stat(path.join(project.dir, 'node_modules/.cache/jiti'))).rejects.toThrow(/ENOENT/);
+  });
+
+  test('temporary files of writers that died are removed once old, those being written are left', async ({ project }) => {
+    const file = path.join(project.dir, 'broadcast.config.ts');
+    await writeFile(file, config("{ eventsDir: 'one' }"));
+    await loadConfig({ cwd: project.dir });
+    const [entry] = await entries(project.dir);
+    const temporary = (name: string) => path.join(cacheDir(project.dir), `${entry}.${name}.tmp`);
+    await writeFile(temporary('dead'), 'x');
+    await utimes(temporary('dead'), new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    await writeFile(temporary('writing'), 'x');
+    await writeFile(file, config("{ eventsDir: 'two' }"));
+    await loadConfig({ cwd: project.dir });
+    const after = await entries(project.dir);
+    expect(after).toContain(path.basename(temporary('writing')));
+    expect(after).not.toContain(path.basename(temporary('dead')));
+    expect(after.filter((name) => name.endsWith('.js'))).toHaveLength(1);
   });
 
   test('runs the config on every load, so values from the environment are current', async ({ project }) => {
