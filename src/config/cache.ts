@@ -1,6 +1,6 @@
 /**
  * A private disk cache of what jiti transpiles (a TypeScript config, the event classes of `eventsDir`), plugged
- * into jiti through its public `transform` option: Babel (about 80 ms with its loading) then runs only on the
+ * into jiti through its public `transform` option: Babel (about 100 ms with its loading) then runs only on the
  * first load after a file changes. jiti still runs the module, every time, so values read from `process.env`
  * are always current, and imports, `import.meta` and top-level `await` behave exactly as jiti makes them.
  *
