@@ -60,8 +60,10 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       .option('--dry-run', 'validate and print what would be sent, sending nothing')
       .option('-f, --file <path>', 'send the events of an NDJSON file (- for stdin), one per line')
       .option('--failed-out <file>', 'with --file: write events not confirmed sent here, as NDJSON')
+      .option('--force', 'with --failed-out: replace the file if it already holds events')
+      .option('--resume', 'with --file: send only what an earlier run of this file to this server did not (its journal)')
       .addOption(new Option('--concurrency <n>', 'with --file: requests in flight').argParser(intArg('--concurrency')))
-      .addOption(new Option('--rate <events/s>', 'with --file: at most this many events per second').argParser(intArg('--rate'))),
+      .addOption(new Option('--rate <messages/s>', 'with --file: at most this many messages per second (one per channel per event, as Pusher counts them)').argParser(intArg('--rate'))),
   ).action(run(() => import('./commands/emit.js')));
 
   program
