@@ -184,6 +184,17 @@ export function escapeControls(text: string): string {
 const EXPONENT = /[0-9][eE]/;
 
 /**
+ * Whether a line's payload cannot be over `limit` bytes once serialised, judged from the line alone: its bytes
+ * are at most 3 per UTF-16 unit, and it grows only by its exponent numbers, each at least 3 characters and a
+ * separator long and at most 26 once serialised. So a line of `n` units serialises to at most `9n + 6` bytes
+ * whatever it holds, and to at most `3n` without an exponent. Anything else is serialised and measured.
+ */
+function surelyFits(text: string, limit: number): boolean {
+  if (text.length * 9 + 6 <= limit) return true;
+  return text.length * 3 <= limit && !EXPONENT.test(text);
+}
+
+/**
  * Parses and validates one NDJSON line: `{"channel": "a"}` or `{"channels": [...]}`, `"event"` (or `"name"`),
  * optional `"data"` (any JSON; default `{}`) and `"socket_id"`. Throws a LineError naming the problem.
  */
@@ -230,10 +241,9 @@ export function parseEventLine(text: string, line: number, rules: LineRules = {}
   }
   const data = record.data === undefined ? {} : record.data;
   const limit = (rules.maxPayloadKb ?? LIMITS.defaultMaxPayloadKb) * 1024;
-  // The payload is measured as it will be sent, unless the line itself proves it small enough: at most
-  // 3 bytes per UTF-16 unit, and no number that grows when re-serialised (see EXPONENT). That skips the
-  // serialising for the common line, which pass 2 would repeat.
-  if (text.length * 3 > limit || EXPONENT.test(text)) {
+  // The payload is measured as it will be sent, unless the line itself proves it small enough (surelyFits):
+  // that skips the serialising for the common line, which pass 2 would repeat.
+  if (!surelyFits(text, limit)) {
     let bytes: number;
     try {
       bytes = Buffer.byteLength(serializePayload(data));
