@@ -115,7 +115,7 @@ export interface BulkResult {
   /** Events not confirmed sent: `unsent.failed + unsent.heldBack + unsent.notAttempted`. */
   failed: number;
   unsent: UnsentReasons;
-  /** Of `unsent.failed`, the events whose request may have reached the server (no answer, or a 5xx). */
+  /** Of `unsent.failed`, the events whose request may have reached the server (no answer, a reset after sending, a 5xx). */
   maybeDelivered: number;
   /** HTTP requests started (batch and trigger; a trigger to more than 100 channels takes several). */
   requests: number;

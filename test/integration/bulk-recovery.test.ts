@@ -191,6 +191,8 @@ describe('a run ended by a signal leaves a complete record', () => {
     }
     // Every event, the 40 in flight included (they may yet arrive: the journal marks them).
     expect(lines).toBe(total);
+    // The person is told why it has not ended yet, and how to end it.
+    await cli.waitForStderr(/stopping: waiting for the requests in flight \(40 events, at most the --timeout\); a second signal exits at once/, 1000);
     const journal = await journalOf('stalled.ndjson');
     expect(journal.maybe.size).toBe(40);
     expect(journal.confirmed.size).toBe(0);

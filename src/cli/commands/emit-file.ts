@@ -122,53 +122,31 @@ export async function runBulk(
     if (journal) cleanups.push(() => journal.close());
     const confirmations = journal?.confirmations ?? new Confirmations(check.events, check.lines);
     const alreadySent = confirmations.count;
-    if (options.resume) noteResume(ctx, shown, check.events, journal);
-    else if (journal?.earlier.found && !journal.earlier.done && journal.earlier.confirmations.count > 0) {
-      ctx.io.warn(
-        `an earlier run of ${shown} to connection "${broadcast.connectionName}" stopped after ${fmt(journal.earlier.confirmations.count)} of ${fmt(check.events)} events; ` +
-          'this run sends all of them again (add --resume to send only the rest)',
-      );
-    }
+    noteEarlierRun(ctx, identity, journal, Boolean(options.resume));
 
-    // The failed output, from the input and what is confirmed (one writer at a time).
-    let failedWrite: Promise<unknown> = Promise.resolve();
-    let writtenAt: number | undefined;
-    const writeFailedOut = () =>
-      (failedWrite = failedWrite.catch(() => {}).then(async () => {
-        const version = confirmations.version;
-        await failedOut!.write(unconfirmedLines(readNdjsonLines(source.reread(digest!), { maxBytes: maxLineBytes(rules.maxPayloadKb) }), confirmations, rules));
-        writtenAt = version;
-      }));
-    let failedOutError: unknown;
+    const progress = ctx.io.stderr.isTTY && !ctx.io.json ? progressLine(ctx.io, check.events - alreadySent) : undefined;
+    const failedList = failedOut
+      ? new FailedList(failedOut, confirmations, () => unconfirmedLines(readNdjsonLines(source.reread(digest!), { maxBytes: maxLineBytes(rules.maxPayloadKb) }), confirmations, rules))
+      : undefined;
     const record: BulkJournal = {
       sent: (events, channels) => (journal ? journal.sent(events, channels) : confirmations.record(events, channels)),
       stopping(why, inFlight) {
         journal?.stopping(why, inFlight);
         // Written now, not after the requests in flight end (they may take up to --timeout).
-        if (failedOut) writeFailedOut().catch((error) => (failedOutError = error));
+        void failedList?.write();
+        if (why === 'interrupted' && inFlight.length > 0 && !stop.stdoutClosed) {
+          progress?.clear();
+          ctx.io.note(`stopping: waiting for the requests in flight (${fmt(inFlight.length)} events, at most the --timeout); a second signal exits at once, and --resume sends what was not confirmed`);
+        }
       },
     };
-
-    // Stops on the user's signal, and quietly when stdout's reader went away (`| head`).
-    const stop = new AbortController();
-    const onSignal = () => stop.abort(ctx.signal.reason);
-    if (ctx.signal.aborted) onSignal();
-    ctx.signal.addEventListener('abort', onSignal, { once: true });
-    cleanups.push(() => ctx.signal.removeEventListener('abort', onSignal));
-    let stdoutClosed = false;
-    // Left in place after the run: the summary's own write to a closed stdout fails the same way.
-    ctx.io.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') return;
-      stdoutClosed = true;
-      stop.abort('EPIPE');
-    });
+    const stop = stopSignal(ctx);
+    cleanups.push(() => stop.release());
 
     // Set when pass 2 finds the input changed since the check: reading stops there.
     const changed: { error?: InputChangedError } = {};
     // The list an earlier run left (with --force or --resume) is out of date from the first request on.
     failedOut?.clear();
-    const toSend = check.events - alreadySent;
-    const progress = ctx.io.stderr.isTTY && !ctx.io.json ? progressLine(ctx.io, toSend) : undefined;
     const concurrency = options.concurrency ?? DEFAULTS.concurrency;
     let sent: BulkResult;
     try {
@@ -183,14 +161,7 @@ export async function runBulk(
     } finally {
       progress?.clear();
     }
-    if (failedOut) {
-      await failedWrite.catch(() => {});
-      // First written, or written again when requests in flight were confirmed after it.
-      if (writtenAt === undefined || writtenAt !== confirmations.version || failedOutError !== undefined) {
-        failedOutError = undefined;
-        await writeFailedOut().catch((error) => (failedOutError = error));
-      }
-    }
+    await failedList?.settle();
     const result = summarize(sent, changed.error, {
       about,
       total: check.events,
@@ -204,15 +175,77 @@ export async function runBulk(
     });
     journal?.finish({ sent: result.sent, failed: result.failed, stopped: result.stopped, at: new Date().toISOString() });
     if (journal?.failure) ctx.io.warn(`the journal ${journal.file} could not be written (${journal.failure.message}): --resume cannot tell what this run sent`);
-    if (failedOutError !== undefined) {
-      ctx.io.warn(`--failed-out ${options.failedOut} was not written: ${(failedOutError as Error).message}`);
+    if (failedList?.error !== undefined) {
+      ctx.io.warn(`--failed-out ${options.failedOut} was not written: ${(failedList.error as Error).message}`);
       result.failedOut = null;
     }
-    return { result, error: stdoutClosed ? undefined : failure(ctx, result) };
+    return { result, error: stop.stdoutClosed ? undefined : failure(ctx, result) };
   } finally {
     broadcast.close();
     for (const cleanup of cleanups.reverse()) await cleanup();
   }
+}
+
+/**
+ * The --failed-out file kept true: written whole (from the input and the confirmations) when sending stops,
+ * and at the end unless nothing was confirmed since. One write at a time.
+ */
+class FailedList {
+  /** Why the last write failed, if it did. */
+  error: unknown;
+  private writing: Promise<void> = Promise.resolve();
+  /** The confirmations' version the file was written at. */
+  private writtenAt: number | undefined;
+
+  constructor(
+    private readonly file: FailedOutFile,
+    private readonly confirmations: Confirmations,
+    private readonly lines: () => AsyncIterable<string>,
+  ) {}
+
+  write(): Promise<void> {
+    this.writing = this.writing.then(async () => {
+      const version = this.confirmations.version;
+      try {
+        await this.file.write(this.lines());
+        this.writtenAt = version;
+        this.error = undefined;
+      } catch (error) {
+        this.error = error;
+      }
+    });
+    return this.writing;
+  }
+
+  /** The last write: unless the file already says what is left (requests in flight at a stop may have been confirmed since). */
+  async settle(): Promise<void> {
+    await this.writing;
+    if (this.writtenAt === undefined || this.writtenAt !== this.confirmations.version || this.error !== undefined) await this.write();
+  }
+}
+
+/**
+ * What stops sending: the user's signal, or stdout's reader going away (`| head`: the run then ends quietly).
+ * The handler stays on stdout after the run: the summary's own write to a closed stdout fails the same way.
+ */
+function stopSignal(ctx: Context): { signal: AbortSignal; readonly stdoutClosed: boolean; release(): void } {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort(ctx.signal.reason);
+  if (ctx.signal.aborted) onSignal();
+  ctx.signal.addEventListener('abort', onSignal, { once: true });
+  let stdoutClosed = false;
+  ctx.io.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') return;
+    stdoutClosed = true;
+    stop.abort('EPIPE');
+  });
+  return {
+    signal: stop.signal,
+    get stdoutClosed() {
+      return stdoutClosed;
+    },
+    release: () => ctx.signal.removeEventListener('abort', onSignal),
+  };
 }
 
 /** The run's result: the sender's account, over the whole input (what --resume skipped, and what was never read). */
@@ -345,14 +378,21 @@ function openJournal(ctx: Context, identity: JournalIdentity, resume: boolean): 
   }
 }
 
-function noteResume(ctx: Context, shown: string, events: number, journal: Journal | undefined): void {
+/** What an earlier run of this input to this server did: what --resume skips, or what a run without it sends again. */
+function noteEarlierRun(ctx: Context, identity: JournalIdentity | undefined, journal: Journal | undefined, resume: boolean): void {
+  if (!identity) return;
+  const { file, events, connection } = identity;
   const earlier = journal?.earlier;
-  if (!earlier?.found) {
-    ctx.io.note(`resume: no earlier run of ${shown} to this server was recorded, so none of it was sent: sending all ${fmt(events)} events`);
+  const done = earlier?.confirmations.count ?? 0;
+  if (!resume) {
+    if (earlier?.found && !earlier.done && done > 0) {
+      ctx.io.warn(`an earlier run of ${file} to connection "${connection}" stopped after ${fmt(done)} of ${fmt(events)} events; this run sends all of them again (add --resume to send only the rest)`);
+    }
+  } else if (!earlier?.found) {
+    ctx.io.note(`resume: no earlier run of ${file} to this server was recorded, so none of it was sent: sending all ${fmt(events)} events`);
   } else if (earlier.done) {
-    ctx.io.note(`resume: all ${fmt(events)} events of ${shown} were sent by an earlier run; nothing to send`);
+    ctx.io.note(`resume: all ${fmt(events)} events of ${file} were sent by an earlier run; nothing to send`);
   } else {
-    const done = earlier.confirmations.count;
     ctx.io.note(`resume: ${fmt(done)} of ${fmt(events)} events were sent by an earlier run; sending the other ${fmt(events - done)}`);
   }
 }
