@@ -225,7 +225,7 @@ describe('emit --file progress', () => {
         stdout.on('data', (d: Buffer) => (out += d.toString()));
         const code = await main(['node', 'broadcast', 'emit', '--file', 'events.ndjson', '--rate', '600'], {
           cwd: project.dir,
-          env: { ...server.env, PATH: process.env.PATH },
+          env: { ...server.env, PATH: process.env.PATH, XDG_STATE_HOME: process.env.XDG_STATE_HOME },
           stdout,
           stderr,
         });
