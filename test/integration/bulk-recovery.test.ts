@@ -238,7 +238,10 @@ describe('--failed-out is one run\'s, whole lines, and never the input', () => {
   });
 
   test('a run killed before it ends leaves no --failed-out to mistake for "nothing failed"', async ({ project }) => {
-    const stalled = await serve(() => {});
+    let answering = false;
+    const stalled = await serve((_n, _req, res) => {
+      if (answering) ok(res);
+    });
     await writeFile(path.join(project.dir, 'events.ndjson'), ndjson('k', 300, 3));
     const cli = startCli(['emit', '--file', 'events.ndjson', '--failed-out', 'failed.ndjson', '--timeout', '30000'], { cwd: project.dir, env: stalled.env });
     while (stalled.requests.length < 3) await settle(20);
@@ -247,6 +250,13 @@ describe('--failed-out is one run\'s, whole lines, and never the input', () => {
     const again = await runMain(['emit', '--file', 'failed.ndjson', '--json'], { cwd: project.dir, env: stalled.env });
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('Cannot read --file failed.ndjson: no such file');
+    expect(again.stderr).toContain('hint: The run writing failed.ndjson as its --failed-out did not finish; run that command again with --resume');
+    // And that is the recovery: everything, as nothing was confirmed.
+    answering = true;
+    const resumed = await runMain(['emit', '--file', 'events.ndjson', '--failed-out', 'failed.ndjson', '--resume', '--json'], { cwd: project.dir, env: stalled.env });
+    expect(jsonOf('emit', resumed.stdout)).toMatchObject({ ok: true, alreadySent: 0, sent: 300 });
+    expect(resumed.stderr).toBe('');
+    expect(await readFile(path.join(project.dir, 'failed.ndjson'), 'utf8')).toBe('');
   });
 });
 

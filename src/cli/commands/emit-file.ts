@@ -13,6 +13,7 @@
  *    events included and marked in the journal as maybe delivered; it is written again at the end if
  *    requests still in flight were confirmed meanwhile.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Broadcast } from '../../core/broadcast.js';
 import type { BulkJournal, BulkProgress, BulkResult, StopReason, UnsentReasons } from '../../bulk/send.js';
@@ -318,7 +319,11 @@ async function openSource(ctx: Context, file: string): Promise<InputSource> {
     return await fileSource(path.resolve(ctx.cwd, file), file, RETAIN_BYTES);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`Cannot read --file ${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+    // A --failed-out whose run was killed before writing it leaves only its lock behind.
+    const unfinished = code === 'ENOENT' && existsSync(`${path.resolve(ctx.cwd, file)}.lock`);
+    throw new UsageError(`Cannot read --file ${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`, {
+      hint: unfinished ? `The run writing ${file} as its --failed-out did not finish; run that command again with --resume to send what it did not` : undefined,
+    });
   }
 }
 
