@@ -66,8 +66,10 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       .addOption(new Option('--max-payload-kb <n>', 'largest payload accepted, in KB (overrides BROADCAST_MAX_PAYLOAD_KB and the connection\'s maxPayloadKb; default 10)').argParser(positiveNumberArg('--max-payload-kb')))
       .option('-f, --file <path>', 'send the events of an NDJSON file (- for stdin), one per line')
       .option('--failed-out <file>', 'with --file: write events not confirmed sent here, as NDJSON')
+      .option('--force', 'with --failed-out: replace the file if it already holds events')
+      .option('--resume', 'with --file: send only what an earlier run of this file to this server did not (its journal)')
       .addOption(new Option('--concurrency <n>', 'with --file: requests in flight').argParser(intArg('--concurrency')))
-      .addOption(new Option('--rate <events/s>', 'with --file: at most this many events per second').argParser(intArg('--rate'))),
+      .addOption(new Option('--rate <messages/s>', 'with --file: at most this many messages per second (one per channel per event, as Pusher counts them)').argParser(intArg('--rate'))),
   ).action(run(() => import('./commands/emit.js')));
 
   program

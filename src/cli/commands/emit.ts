@@ -12,6 +12,10 @@ import { closestName, describeEvent, loadRegistry } from '../registry.js';
 import type { BulkEmitResult, BulkDryRunResult } from './emit-file.js';
 
 export interface EmitOptions extends SendingOptions {
+  /** --file: skip what an earlier run of this input to this server confirmed (its journal). */
+  resume?: boolean;
+  /** --file: replace an existing, non-empty --failed-out file. */
+  force?: boolean;
   /** Undefined when not given: `{}` for a single event; refused with --file. */
   data?: string;
   socketId?: string;
@@ -45,7 +49,8 @@ export default defineCommand<EmitCommandResult>({
     refuseIgnoredFlags(options);
     if (options.user !== undefined) return (await import('./emit-user.js')).runEmitToUser(ctx, target, event, { ...options, user: options.user });
     // --file (and the options that only go with it) belong to the bulk path.
-    if (options.file !== undefined || options.failedOut !== undefined || options.concurrency !== undefined || options.rate !== undefined) {
+    const bulkOnly = options.failedOut !== undefined || options.concurrency !== undefined || options.rate !== undefined || options.resume || options.force;
+    if (options.file !== undefined || bulkOnly) {
       bulk = await import('./emit-file.js');
       return bulk.runBulk(ctx, target, event, options);
     }
