@@ -3,6 +3,7 @@
  * run on the same files), and the documented recovery: the same command with --resume. Real soketi and a
  * real pusher-js client count deliveries per event; fault servers count what was accepted.
  */
+import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -275,9 +276,12 @@ describe('standard input', () => {
     const fault = await serve((_n, _req, res) => ok(res));
     const run = await startPiped(fault.env);
     try {
-      run.child.stdin.write(ndjson('spool', 2000, 4));
-      // Let it read and spool what came; the input never ends.
-      await settle(700);
+      // More than a pipe holds: 'drain' then proves the CLI is up and reading (its signal handling in place,
+      // however slow the machine), and the input never ends.
+      const input = ndjson('spool', 5000, 4);
+      expect(input.length).toBeGreaterThan(4 * 64 * 1024);
+      if (!run.child.stdin.write(input)) await once(run.child.stdin, 'drain');
+      await settle(200);
       run.child.kill(signal);
       const code = await run.exited;
       if (signal === 'SIGINT') {
