@@ -12,8 +12,10 @@ export {
   channelType,
   requiresAuthorization,
   stripPrefix,
+  isCacheChannel,
+  channelKind,
 } from './core/channels.js';
-export type { ChannelLike, ChannelType } from './core/channels.js';
+export type { ChannelLike, ChannelType, ChannelKind, ChannelAttributes } from './core/channels.js';
 export { CanBroadcast, isEventClass } from './core/events.js';
 export type { EventClass } from './core/events.js';
 export { defineConfig, DEFAULT_AUTH_ROUTE, DEFAULT_EVENTS_DIR } from './config/schema.js';

@@ -63,6 +63,7 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       .option('--user <id>', 'send to the connections signed in as this user (#server-to-user-<id>): emit --user <id> <event>')
       .option('--dry-run', 'validate and print what would be sent, sending nothing')
       .option('--strict', 'refuse (exit 2) what is only a warning otherwise: a channel prefix that looks mistyped (privat-, Private-)')
+      .option('--info <attributes>', 'print the counts the server returns per channel: user_count (presence channels only), subscription_count; Pusher bills such a request as two messages, soketi returns none')
       .addOption(new Option('--max-payload-kb <n>', 'largest payload accepted, in KB (overrides BROADCAST_MAX_PAYLOAD_KB and the connection\'s maxPayloadKb; default 10)').argParser(positiveNumberArg('--max-payload-kb')))
       .option('-f, --file <path>', 'send the events of an NDJSON file (- for stdin), one per line')
       .option('--failed-out <file>', 'with --file: write events not confirmed sent here, as NDJSON')
@@ -161,7 +162,7 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       .command('channels')
       .summary('list occupied channels (GET /channels)')
       .option('--prefix <prefix>', 'only channels starting with this')
-      .option('--info <attributes>', 'extra attributes, e.g. user_count,subscription_count'),
+      .option('--info <attributes>', 'extra attributes: user_count (needs --prefix presence-), subscription_count, cache'),
   ).action(run(() => import('./commands/channels.js')));
 
   network(
@@ -169,7 +170,7 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       .command('channel')
       .summary('show whether a channel is occupied, and its counts')
       .argument('<name>', 'full channel name')
-      .option('--info <attributes>', 'extra attributes, e.g. user_count,subscription_count'),
+      .option('--info <attributes>', 'extra attributes: user_count (presence channels), subscription_count, cache (cache channels: the cached event)'),
   ).action(run(() => import('./commands/channel.js')));
 
   network(
