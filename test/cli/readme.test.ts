@@ -38,7 +38,7 @@ describe('README examples', () => {
   test('the README lists one example per command', () => {
     const listed = new Set(examples.map((line) => words(line)[1]));
     const help = readFileSync(path.join(ROOT, 'docs/cli.md'), 'utf8');
-    const all = [...help.matchAll(/^## `broadcast ([\w:]+)`/gm)].map((m) => m[1]);
+    const all = [...help.matchAll(/^## `broadcast ([\w:-]+)`/gm)].map((m) => m[1]);
     expect(all.length).toBeGreaterThan(10);
     for (const command of all) expect(listed, `README has no example of ${command}`).toContain(command);
   });
