@@ -108,8 +108,11 @@ describe('doctor', () => {
     const r = await runMain(['doctor'], { env: { ...server.env, PUSHER_PORT: String(port) } });
     expect(r.code).toBe(1);
     expect(r.ms).toBeLessThan(5000);
-    expect(r.stdout).toMatch(new RegExp(`✗ server\\s+http://127.0.0.1:${port}: connection refused`));
+    expect(r.stdout).toMatch(new RegExp(`✗ server\\s+http://127.0.0.1:${port}: connection refused \\(nothing listens on that port\\)`));
     expect(r.stdout).toMatch(/hint: Is the server running\?/);
+    // A local port with nothing on it: the ways to start a development server, as init prints them.
+    expect(r.stdout).toContain('docker run -p 6001:6001 quay.io/soketi/soketi:1.6-16-debian');
+    expect(r.stdout).toContain('npx soketi start');
     for (const name of ['clock', 'credentials', 'websocket', 'roundtrip']) expect(r.stdout).toMatch(new RegExp(`- ${name}\\s+skipped`));
     expect(r.stdout).toContain('1 failed');
     expect(r.stderr).toContain('error: 1 check failed: server');

@@ -15,6 +15,7 @@ import { connectionUrl, ENV_VARS, resolveConnection, secretsOf, type BroadcastCo
 import { BroadcastError } from '../../core/errors.js';
 import { CLOCK_FIX, describeSkew, TIMESTAMP_WINDOW_S } from '../../transport/rejection.js';
 import { DEFAULTS } from '../../config/defaults.js';
+import { LOCAL_SOKETI } from '../scaffold.js';
 import type { CloseCode, ReceivedEvent, Subscriber } from '../../subscriber.js';
 import { defineCommand } from '../command.js';
 import { stoppedBy, type Context, type NetworkOptions } from '../context.js';
@@ -197,6 +198,9 @@ async function checkConnection(ctx: Context, { config }: Findings, limits: Limit
   }
 }
 
+/** Hosts on this machine, where a refused connection means no server was started. */
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]', '0.0.0.0']);
+
 /** The server answers HTTP at all. */
 async function checkServer(ctx: Context, { connection }: Findings, { timeoutMs }: Limits): ReturnType<Step['run']> {
   const url = connectionUrl(connection!);
@@ -208,11 +212,16 @@ async function checkServer(ctx: Context, { connection }: Findings, { timeoutMs }
     await res.arrayBuffer().catch(() => undefined);
     return { check: { status: 'pass', detail: `${url} answered HTTP ${res.status} in ${since(started)} ms` }, found: { reachable: true, serverDate } };
   } catch (error) {
+    const reason = networkReason(error, timeoutMs);
+    // Nothing listens on a local port: most often the development server was never started, so say how.
+    const local = reason === 'connection refused' && LOCAL_HOSTS.has(connection!.host ?? '');
     return {
       check: {
         status: 'fail',
-        detail: `${url}: ${networkReason(error, timeoutMs)}`,
-        hint: `Is the server running? Check the host and port (${ENV_VARS.host}, ${ENV_VARS.port}, ${ENV_VARS.scheme})`,
+        detail: `${url}: ${reason}${local ? ' (nothing listens on that port)' : ''}`,
+        hint: local
+          ? [`Is the server running? Check the host and port (${ENV_VARS.host}, ${ENV_VARS.port}, ${ENV_VARS.scheme}).`, ...LOCAL_SOKETI].join('\n')
+          : `Is the server running? Check the host and port (${ENV_VARS.host}, ${ENV_VARS.port}, ${ENV_VARS.scheme})`,
       },
     };
   }
@@ -372,7 +381,8 @@ function renderCheck(io: Io, check: Check): void {
   const s = io.style;
   const paint = { pass: s.green, warn: s.yellow, fail: s.red, skip: s.dim }[check.status];
   io.out(`${paint(MARKS[check.status])} ${check.name.padEnd(12)} ${check.status === 'skip' ? s.dim(check.detail) : check.detail}`);
-  if (check.hint) io.out(`  ${' '.repeat(12)} ${s.dim(`hint: ${check.hint}`)}`);
+  // A hint may run over several lines (commands to copy): each is indented under the check.
+  if (check.hint) io.out(`  ${' '.repeat(12)} ${s.dim(`hint: ${check.hint.split('\n').join(`\n  ${' '.repeat(12)}       `)}`)}`);
 }
 
 /**
