@@ -65,21 +65,16 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
         signal: stop.signal,
         emit(record) {
           if (io.json) io.writeJson(record);
-          else if (typeof module === 'object') module.renderRecord?.(io, record);
+          else module?.renderRecord?.(io, record);
         },
       };
-      const streaming = () => typeof module === 'object' && module.renderRecord !== undefined;
+      const streaming = () => module?.renderRecord !== undefined;
       try {
         module = (await load()).default;
         const positional = args.slice(0, -2);
         const opts = command.opts();
-        if (typeof module === 'function') {
-          exitCode = (await module(ctx, ...positional, opts)) ?? 0;
-        } else {
-          const outcome = await module.run(ctx, ...positional, opts);
-          const { render } = module;
-          exitCode = io.result(outcome, render, streaming());
-        }
+        const outcome = await module.run(ctx, ...positional, opts);
+        exitCode = io.result(outcome, module.render, streaming());
       } catch (error) {
         exitCode = io.fail(error, streaming());
       } finally {

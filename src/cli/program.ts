@@ -7,7 +7,6 @@ import type * as CommanderModule from 'commander';
 import { createRequire } from 'node:module';
 import { DEFAULTS } from '../config/defaults.js';
 import type { Command as BroadcastCommand } from './command.js';
-import type { Context } from './context.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { WEBHOOK_DEFAULTS } from '../webhook/defaults.js';
 
@@ -17,9 +16,7 @@ const { Command, InvalidArgumentError, Option } = require('commander') as typeof
 type Command = CommanderModule.Command;
 export const { version } = require('../../package.json') as { version: string };
 
-/** Before every command is on the contract of command.ts: a function that prints and returns an exit code. */
-export type LegacyAction = (ctx: Context, ...args: any[]) => Promise<number | void>;
-export type CommandModule = { default: BroadcastCommand<object> | LegacyAction };
+export type CommandModule = { default: BroadcastCommand<object> };
 /** Turns a command module's loader into commander's action handler. */
 export type Runner = (load: () => Promise<CommandModule>) => (...args: unknown[]) => Promise<void>;
 

@@ -1,12 +1,20 @@
 /**
- * Finds and loads the project's configuration with cosmiconfig (module name `broadcast`). TypeScript files
- * are loaded with jiti, which needs no TypeScript compiler API (TypeScript 7 has none; see README).
+ * How a configuration is loaded: search.ts finds the file, this module reads it (JSON, YAML, or a script run
+ * with jiti through its public API, which needs no TypeScript compiler API: TypeScript 7 has none) and guard.ts
+ * checks what it holds.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ConfigError } from '../core/errors.js';
-import type { BroadcastConfig } from './schema.js';
+import { transpileCache } from './cache.js';
 import { checkConfigShape } from './guard.js';
+import { defineConfig, type BroadcastConfig } from './schema.js';
+import { searchConfig } from './search.js';
+
+export { SEARCH_PLACES } from './search.js';
+
+const require = createRequire(import.meta.url);
 
 export interface LoadedConfig {
   config: BroadcastConfig;
@@ -14,46 +22,7 @@ export interface LoadedConfig {
   filepath?: string;
 }
 
-export const SEARCH_PLACES = [
-  'package.json',
-  '.broadcastrc',
-  '.broadcastrc.json',
-  '.broadcastrc.yaml',
-  '.broadcastrc.yml',
-  'broadcast.config.ts',
-  'broadcast.config.mts',
-  'broadcast.config.cts',
-  'broadcast.config.js',
-  'broadcast.config.mjs',
-  'broadcast.config.cjs',
-  'broadcast.config.json',
-];
-
-/** Imports a TypeScript or JavaScript module with jiti (transpiled output is cached on disk). */
-export async function importModule(filepath: string): Promise<Record<string, unknown>> {
-  const { createJiti } = createRequire(import.meta.url)('jiti') as typeof import('jiti');
-  const jiti = createJiti(filepath, { interopDefault: false, moduleCache: false });
-  return (await jiti.import(filepath)) as Record<string, unknown>;
-}
-
-async function loadScript(filepath: string): Promise<unknown> {
-  try {
-    // Through the transpile cache when the config is self-contained (see cache.ts), else jiti.
-    const { importCachedConfig } = await import('./cache.js');
-    return configExport((await importCachedConfig(filepath)) ?? (await importModule(filepath)));
-  } catch (error) {
-    throw new ConfigError(`Could not load ${displayPath(filepath)}: ${firstLine(error)}`, { cause: error });
-  }
-}
-
-/**
- * The config a loaded module exports: an ES module's default export (transpiled ones carry `__esModule`), or a
- * CommonJS module's exports themselves, whose own `default` field is the connection name, not an export.
- */
-function configExport(mod: Record<string, unknown>): unknown {
-  const esModule = Boolean(mod.__esModule) || Object.prototype.toString.call(mod) === '[object Module]';
-  return esModule && 'default' in mod ? mod.default : mod;
-}
+const SCRIPT_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
 
 /**
  * Loads `configPath`, or searches from `cwd` up to the project root (the first folder with a package.json).
@@ -61,43 +30,140 @@ function configExport(mod: Record<string, unknown>): unknown {
  */
 export async function loadConfig(options: { cwd?: string; configPath?: string } = {}): Promise<LoadedConfig> {
   const cwd = path.resolve(options.cwd ?? process.cwd());
-  const target = options.configPath ? path.resolve(cwd, options.configPath) : undefined;
-  // Start-up: no config, or a script config, is found without cosmiconfig (same order and rules).
-  const { quickLoad } = await import('./cache.js');
-  let result = await quickLoad(cwd, target, SEARCH_PLACES, loadScript);
-  if (result === undefined) {
-    // require(), not import(): Node parses a CommonJS package imported as ESM for its exports (~10 ms here).
-    const { cosmiconfig } = createRequire(import.meta.url)('cosmiconfig') as typeof import('cosmiconfig');
+  const load = async (filepath: string, contents: string) => {
     try {
-      // Inside the try: creating the explorer already reads package.json (for a meta config).
-      const explorer = cosmiconfig('broadcast', {
-        searchPlaces: SEARCH_PLACES,
-        searchStrategy: 'project',
-        cache: false,
-        loaders: { '.ts': loadScript, '.mts': loadScript, '.cts': loadScript, '.js': loadScript, '.mjs': loadScript, '.cjs': loadScript },
-      });
-      result = target ? await explorer.load(target) : await explorer.search(cwd);
+      return await loadFile(filepath, contents);
     } catch (error) {
-      if (error instanceof ConfigError) throw error;
-      const file = target ?? (error as { filepath?: string }).filepath ?? 'the config file';
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new ConfigError(`Could not load ${displayPath(file, cwd)}: the file does not exist`, { cause: error });
-      }
-      // JSON and YAML parse errors quote the file around the error, and config files hold secrets.
-      const reason = withoutSource(error instanceof Error ? error.message : String(error));
-      throw new ConfigError(`Could not load ${displayPath(file, cwd)}: ${firstLine(reason)}`, { cause: new Error(reason) });
+      throw loadError(error, filepath, cwd);
+    }
+  };
+  let found: { filepath: string; config: unknown } | undefined;
+  if (options.configPath) {
+    const filepath = path.resolve(cwd, options.configPath);
+    let contents: string;
+    try {
+      contents = readFileSync(filepath, 'utf8');
+    } catch (error) {
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      throw loadError(missing ? new Error('the file does not exist') : error, filepath, cwd);
+    }
+    found = { filepath, config: contents.trim() === '' ? undefined : await load(filepath, contents) };
+  } else {
+    found = await searchConfig(cwd, load);
+  }
+  if (!found) return { config: {} };
+  const { filepath, config } = found;
+  if (config === undefined || config === null) return { config: {}, filepath };
+  if (typeof config !== 'object' || Array.isArray(config)) {
+    throw new ConfigError(`${displayPath(filepath, cwd)} must export a config object (use defineConfig({...}))`);
+  }
+  return { config: checkConfigShape(config, displayPath(filepath, cwd)), filepath };
+}
+
+/** What one config file holds; undefined or null when nothing. */
+async function loadFile(filepath: string, contents: string): Promise<unknown> {
+  const extension = path.extname(filepath);
+  let config: unknown;
+  if (path.basename(filepath) === 'package.json') config = (JSON.parse(contents) as { broadcast?: unknown } | null)?.broadcast;
+  else if (SCRIPT_EXTENSIONS.includes(extension)) config = await loadScript(filepath, contents);
+  else if (extension === '.json') config = JSON.parse(contents);
+  // `.broadcastrc` has no extension: YAML, which reads JSON too.
+  else if (extension === '' || extension === '.yaml' || extension === '.yml') config = await parseYaml(filepath, contents);
+  else throw new Error(`no loader for ${extension} files; use .ts, .js, .json or .yaml`);
+  if (typeof config === 'object' && config !== null && Object.prototype.hasOwnProperty.call(config, '$import')) {
+    return loadWithImports(filepath, config);
+  }
+  return config;
+}
+
+async function parseYaml(filepath: string, contents: string): Promise<unknown> {
+  // cosmiconfig's YAML loader (js-yaml); cosmiconfig is loaded only for YAML and `$import`.
+  const { defaultLoaders } = require('cosmiconfig') as typeof import('cosmiconfig');
+  return defaultLoaders['.yaml'](filepath, contents);
+}
+
+/**
+ * A config with `$import` (a cosmiconfig feature: other config files merged under this one's own values) is
+ * loaded again by cosmiconfig, which resolves the imports; this file's own script is not run a second time.
+ */
+async function loadWithImports(filepath: string, loaded: unknown): Promise<unknown> {
+  const { cosmiconfig } = require('cosmiconfig') as typeof import('cosmiconfig');
+  const script = async (file: string) => (file === filepath ? loaded : loadScript(file, readFileSync(file, 'utf8')));
+  const loaders = Object.fromEntries(SCRIPT_EXTENSIONS.map((extension) => [extension, script]));
+  const result = await cosmiconfig('broadcast', { searchStrategy: 'none', cache: false, loaders }).load(filepath);
+  return result?.config;
+}
+
+/**
+ * A script config's export. A config that takes nothing but `defineConfig` from this package (the usual case,
+ * `broadcast init` writes one) gets it without loading the whole library (about 25 ms): `defineConfig` is the
+ * identity function, and jiti's `virtualModules` hands it over. Only when the file imports no local modules,
+ * which might use more of the library; a load that fails this way is retried with the real package.
+ */
+async function loadScript(filepath: string, contents: string): Promise<unknown> {
+  const virtualModules = onlyDefineConfig(contents) ? { 'pusher-broadcast': Object.freeze({ defineConfig }) } : undefined;
+  return configExport(await importModule(filepath, { virtualModules }));
+}
+
+/** True when the source's only use of `pusher-broadcast` is `import { defineConfig }`, and it imports no local file. */
+export function onlyDefineConfig(source: string): boolean {
+  const count = (pattern: RegExp) => source.match(pattern)?.length ?? 0;
+  const mentions = source.split('pusher-broadcast').length - 1;
+  const defineImports = count(/\bimport\s*\{\s*defineConfig\s*,?\s*\}\s*from\s*(['"])pusher-broadcast\1/g);
+  const typeImports = count(/\bimport\s+type\s*\{[^}]*\}\s*from\s*(['"])pusher-broadcast\1/g);
+  if (defineImports === 0 || mentions !== defineImports + typeImports) return false;
+  const bare = (specifier: string) => !/^(\.|\/|[a-zA-Z]:|file:|data:)/.test(specifier);
+  // `… from '…'` and `import '…'`: each names a package; `import(…)` and `require(…)`: each a literal package name.
+  const statics = [...source.matchAll(/\b(?:from|import)\s*(['"])([^'"]*)\1/g)].map((m) => m[2]!);
+  const calls = [...source.matchAll(/\b(?:import|require)\s*\(\s*([^),]*)/g)].map((m) => /^(['"`])([^'"`$]*)\1\s*$/.exec(m[1]!)?.[2]);
+  return statics.every(bare) && calls.every((specifier) => specifier !== undefined && bare(specifier));
+}
+
+/**
+ * Imports a TypeScript or JavaScript module with jiti, through the transpile cache (cache.ts). On any failure
+ * it is loaded again by jiti alone, whose error (if it fails too) is the one reported: the cache can make a load
+ * faster, never break it. `virtualModules` are jiti's option of that name, used on the fast path only.
+ */
+export async function importModule(
+  filepath: string,
+  options: { virtualModules?: Record<string, unknown> } = {},
+): Promise<Record<string, unknown>> {
+  const { createJiti } = require('jiti') as typeof import('jiti');
+  // No jiti fsCache (it writes transpiled code, secrets included, readable by all); a fresh run on every load.
+  const plain = { fsCache: false, moduleCache: false, interopDefault: false } as const;
+  const transform = transpileCache(filepath);
+  if (transform || options.virtualModules) {
+    try {
+      const fast = createJiti(filepath, { ...plain, ...(transform ? { transform } : {}), virtualModules: options.virtualModules });
+      return await fast.import<Record<string, unknown>>(filepath);
+    } catch {
+      // Tried again below without the cache and the shortcut.
     }
   }
-  if (!result || result.isEmpty) return { config: {}, filepath: result?.filepath };
-  const config = result.config;
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-    throw new ConfigError(`${displayPath(result.filepath, cwd)} must export a config object (use defineConfig({...}))`);
-  }
-  return { config: checkConfigShape(config, displayPath(result.filepath, cwd)), filepath: result.filepath };
+  return createJiti(filepath, plain).import<Record<string, unknown>>(filepath);
+}
+
+/**
+ * The config a loaded module exports: an ES module's default export (transpiled ones carry `__esModule`; none:
+ * undefined), or a CommonJS module's exports themselves, whose own `default` field is the connection name.
+ */
+function configExport(mod: Record<string, unknown>): unknown {
+  const esModule = Boolean(mod.__esModule) || Object.prototype.toString.call(mod) === '[object Module]';
+  return esModule ? mod.default : mod;
+}
+
+/** A ConfigError naming the file, with the reason's first line and never the file's text. */
+function loadError(error: unknown, filepath: string, cwd: string): ConfigError {
+  if (error instanceof ConfigError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const reason = withoutSource(message);
+  // The original error when nothing had to be cut from it (its stack helps), else only the safe text.
+  const cause = reason === message ? error : new Error(reason);
+  return new ConfigError(`Could not load ${displayPath(filepath, cwd)}: ${firstLine(reason)}`, { cause });
 }
 
 /** A parse error's message without the quoted source: code frames, `while parsing '…'` and V8's JSON snippets. */
-export function withoutSource(message: string): string {
+function withoutSource(message: string): string {
   return message
     .split('\n')
     .filter((line) => !/^\s*>?\s*\d+\s*\|/.test(line) && !/^\s*\|/.test(line) && !/^\s*-*\^\s*$/.test(line))
@@ -106,13 +172,13 @@ export function withoutSource(message: string): string {
     .replace(/,\s*(\.\.\.)?".*is not valid JSON/g, ' (not valid JSON)');
 }
 
-function firstLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+function firstLine(message: string): string {
   const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
-  // cosmiconfig's parse errors read "YAML Error in <file>:" with the reason on the next line.
+  // YAML errors read "YAML Error in <file>:" with the reason on the next line.
   return (lines[0]?.endsWith(':') && lines[1] ? `${lines[0]} ${lines[1]}` : lines[0]) ?? message;
 }
 
+/** `file` relative to `cwd` when it is inside it, else absolute. */
 export function displayPath(file: string, cwd: string = process.cwd()): string {
   const relative = path.relative(cwd, file);
   return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;

@@ -128,6 +128,19 @@ describe('size and nesting', () => {
   });
 });
 
+describe('files that do not parse', () => {
+  it.each([
+    ['broadcast.config.json', '{"connections":{"p":{"secret": hostile-secret-value}}}', /^Could not load broadcast\.config\.json: Unexpected token 'h' \(not valid JSON\)$/],
+    ['.broadcastrc.yaml', 'connections:\n  p: {secret: hostile-secret-value\n', /^Could not load \.broadcastrc\.yaml: YAML Error in .*: /],
+    ['broadcast.config.ts', "export default { secret: 'hostile-secret-value' ;\n", /^Could not load broadcast\.config\.ts: /],
+  ])('%s: the error names the file, never quotes it', async (file, text, message) => {
+    const error = await refusal(await project(file, text));
+    expect(error.message).toMatch(message);
+    expect(error.message).not.toContain('hostile-secret-value');
+    expect(String((error.cause as Error | undefined)?.message)).not.toContain('hostile-secret-value');
+  });
+});
+
 describe('the CLI with a hostile config', () => {
   it('exits 2 with one clear line and no stack trace, in text and JSON', async () => {
     const dir = await project('broadcast.config.json', `{"connections":{"p":{"driver":"pusher","__proto__":{"secret":"x"}}},"x":${nested(50_000)}}`);
