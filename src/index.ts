@@ -39,8 +39,8 @@ export type { AuthHandler, AuthHandlerOptions, AuthErrorInfo } from './auth/hand
 export type { AuthorizeResult, AuthorizeSuccess, AuthorizeFailure, AuthErrorBody, AuthErrorCode } from './auth/authorize.js';
 export type { RouteDefinition, RoutesOptions } from './auth/routes.js';
 export type { ChannelRuleOptions, ChannelRuleParams, ChannelRules, PatternParamNames } from './config/schema.js';
-export { verifyWebhook, webhookSignature, parseWebhook } from './webhook.js';
-export type { Webhook, WebhookEvent, WebhookApp, WebhookRequest, WebhookVerification } from './webhook.js';
+export { verifyWebhook, webhookSignature, parseWebhook } from './webhook/verify.js';
+export type { Webhook, WebhookEvent, WebhookApp, WebhookRequest, WebhookVerification } from './webhook/verify.js';
 export { createSubscriber } from './subscriber.js';
 export type { Subscriber, SubscriberOptions, ReceivedEvent, Member, MemberChange } from './subscriber.js';
 export { readNdjsonLines, parseEventLine, formatEventLine, checkNdjson } from './bulk/ndjson.js';
@@ -51,8 +51,8 @@ export { userAuthBody, verifyUserAuth, userChannel, USER_CHANNEL_PREFIX } from '
 export type { UserAuth, UserAuthInput, UserDataFields, UserMessageResult, TerminateResult } from './auth/users.js';
 export { DEFAULT_USER_AUTH_ROUTE } from './auth/routes.js';
 export type { UserRoutesOptions } from './auth/routes.js';
-export { DEFAULT_WEBHOOK_MAX_AGE_MS } from './webhook.js';
-export type { VerifyWebhookOptions, WebhookRefusal } from './webhook.js';
+export { DEFAULT_WEBHOOK_MAX_AGE_MS } from './webhook/verify.js';
+export type { VerifyWebhookOptions, WebhookRefusal } from './webhook/verify.js';
 export type {
   PusherWebhookEvent,
   ChannelOccupiedEvent,

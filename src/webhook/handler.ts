@@ -19,7 +19,7 @@ import {
   type WebhookApp,
   type WebhookEvent,
   type WebhookRefusal,
-} from '../webhook.js';
+} from './verify.js';
 import type { PusherWebhookEvent } from './events.js';
 
 /** Default body limit: Pusher batches events into one POST, each small. */

@@ -4,12 +4,12 @@
  * events (decrypting client events of encrypted channels). Pure: for web apps that receive webhooks (see
  * webhook/handler.ts for ready-made handlers), and for `broadcast webhook:verify` and `webhook:listen`.
  */
-import { hmacHex, safeEqual } from './auth/sign.js';
-import { ConfigError } from './core/errors.js';
-import { WEBHOOK_DEFAULTS } from './webhook/defaults.js';
-import { DecryptionError, typedEvent, type PusherWebhookEvent } from './webhook/events.js';
+import { hmacHex, safeEqual } from '../auth/sign.js';
+import { ConfigError } from '../core/errors.js';
+import { WEBHOOK_DEFAULTS } from './defaults.js';
+import { DecryptionError, typedEvent, type PusherWebhookEvent } from './events.js';
 
-export type * from './webhook/events.js';
+export type * from './events.js';
 
 /** How old (or how far in the future) a webhook's `time_ms` may be, by default: 5 minutes. */
 export const DEFAULT_WEBHOOK_MAX_AGE_MS = WEBHOOK_DEFAULTS.maxAgeMs;

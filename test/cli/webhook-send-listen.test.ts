@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createWebhookHandler } from '../../src/webhook/handler.js';
-import type { PusherWebhookEvent } from '../../src/webhook.js';
+import type { PusherWebhookEvent } from '../../src/webhook/verify.js';
 import { runCli } from '../helpers/cli.js';
 import { afterAll, beforeAll, describe, expect, test } from '../helpers/fixtures.js';
 import { runMain } from '../helpers/main.js';

@@ -5,7 +5,7 @@ import { createHmac } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../../src/core/errors.js';
-import { parseWebhook, verifyWebhook, webhookSignature } from '../../src/webhook.js';
+import { parseWebhook, verifyWebhook, webhookSignature } from '../../src/webhook/verify.js';
 import { runCli } from '../helpers/cli.js';
 import { describe, expect, test } from '../helpers/fixtures.js';
 import { runMain } from '../helpers/main.js';

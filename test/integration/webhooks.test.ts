@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RunResult } from '../helpers/cli.js';
 import { createFetchWebhookHandler, createWebhookHandler } from '../../src/webhook/handler.js';
-import type { PusherWebhookEvent } from '../../src/webhook.js';
+import type { PusherWebhookEvent } from '../../src/webhook/verify.js';
 import { encryptPayload } from '../../src/webhook/crypto.js';
 import { afterAll, beforeAll, describe, expect, test } from '../helpers/fixtures.js';
 import { listen, type Listener } from '../helpers/listener.js';

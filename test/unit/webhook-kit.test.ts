@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { sharedSecret } from '../../src/auth/sign.js';
 import { ConfigError } from '../../src/core/errors.js';
-import { verifyWebhook, type PusherWebhookEvent } from '../../src/webhook.js';
+import { verifyWebhook, type PusherWebhookEvent } from '../../src/webhook/verify.js';
 import { createFetchWebhookHandler, createWebhookHandler, type WebhookRejection } from '../../src/webhook/handler.js';
 import { afterAll, beforeAll, describe, expect, test } from '../helpers/fixtures.js';
 

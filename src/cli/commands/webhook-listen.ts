@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BroadcastError, ConfigError, UsageError } from '../../core/errors.js';
-import type { WebhookApp } from '../../webhook.js';
+import type { WebhookApp } from '../../webhook/verify.js';
 import { WEBHOOK_DEFAULTS } from '../../webhook/defaults.js';
 import type { PusherWebhookEvent } from '../../webhook/events.js';
 import type { WebhookRejection } from '../../webhook/handler.js';

@@ -6,7 +6,7 @@
 import { channelType } from '../../core/channels.js';
 import { ConfigError, DeliveryError, UsageError } from '../../core/errors.js';
 import { validateChannelName, validateSocketId } from '../../core/validation.js';
-import type { Webhook, WebhookEvent } from '../../webhook.js';
+import type { Webhook, WebhookEvent } from '../../webhook/verify.js';
 import { WEBHOOK_EVENT_NAMES, type PusherWebhookEventName } from '../../webhook/events.js';
 import { defineCommand } from '../command.js';
 import { openBroadcast, type NetworkOptions } from '../context.js';
@@ -99,7 +99,7 @@ export default defineCommand<WebhookSendResult>({
 
     const webhook: Webhook = { time_ms: Date.now(), events: [event] };
     const body = JSON.stringify(webhook);
-    const { webhookSignature } = await import('../../webhook.js');
+    const { webhookSignature } = await import('../../webhook/verify.js');
     const key = String(settings.key);
     const result: WebhookSendResult = { url: url.href, connection, webhook };
     const answer = await post(url, {

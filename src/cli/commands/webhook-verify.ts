@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { listConnections, resolveConnection, secretsOf, type PusherConnection } from '../../config/schema.js';
 import { BroadcastError, ConfigError, UsageError, ValidationError } from '../../core/errors.js';
-import type { Webhook, WebhookEvent } from '../../webhook.js';
+import type { Webhook, WebhookEvent } from '../../webhook/verify.js';
 import { defineCommand } from '../command.js';
 import { readBytes, type Context } from '../context.js';
 
@@ -45,7 +45,7 @@ export default defineCommand<WebhookVerifyResult>({
     const apps = candidates(ctx, config, options.key);
     for (const app of apps) io.addSecrets(secretsOf(app.connection));
 
-    const { verifyWebhook } = await import('../../webhook.js');
+    const { verifyWebhook } = await import('../../webhook/verify.js');
     const verification = verifyWebhook(
       { body, signature, key: options.key },
       apps.map((a) => ({ key: String(a.connection.key), secret: a.connection.secret })),
