@@ -2,7 +2,8 @@
  * The auth route as a Node request handler: `(req, res, next?)`, usable with `node:http` directly and as
  * Express/Connect middleware. Reads `socket_id` and `channel_name` from form-encoded (what pusher-js sends)
  * or JSON bodies, answers JSON, and never answers malformed input with a 5xx or lets it crash the process.
- * The same handler answers the user authentication route (pusher-js `signin()`, `socket_id` only).
+ * The same handler answers Laravel Echo's default `/broadcasting/auth` and the user authentication route
+ * (pusher-js `signin()`, `socket_id` only). What it decides is shared with the fetch handler (responder.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Broadcast } from '../core/broadcast.js';
