@@ -12,8 +12,10 @@ export {
   channelType,
   requiresAuthorization,
   stripPrefix,
+  isCacheChannel,
+  channelKind,
 } from './core/channels.js';
-export type { ChannelLike, ChannelType } from './core/channels.js';
+export type { ChannelLike, ChannelType, ChannelKind, ChannelAttributes } from './core/channels.js';
 export { CanBroadcast, isEventClass } from './core/events.js';
 export type { EventClass } from './core/events.js';
 export { defineConfig, DEFAULT_AUTH_ROUTE, DEFAULT_EVENTS_DIR } from './config/schema.js';
@@ -42,7 +44,9 @@ export type { ChannelRuleOptions, ChannelRuleParams, ChannelRules, PatternParamN
 export { verifyWebhook, webhookSignature, parseWebhook } from './webhook/verify.js';
 export type { Webhook, WebhookEvent, WebhookApp, WebhookRequest, WebhookVerification } from './webhook/verify.js';
 export { createSubscriber } from './subscriber.js';
-export type { Subscriber, SubscriberOptions, ReceivedEvent, Member, MemberChange } from './subscriber.js';
+export type { Subscriber, SubscriberOptions, ReceivedEvent, Member, MemberChange, StateChange, CacheMiss, CloseCode } from './subscriber.js';
+export { explainCloseCode } from './core/close-codes.js';
+export type { CloseCodeInfo, CloseReconnect } from './core/close-codes.js';
 export { readNdjsonLines, parseEventLine, formatEventLine, checkNdjson } from './bulk/ndjson.js';
 export type { BulkEvent, LineRules, NdjsonLine, NdjsonCheck } from './bulk/ndjson.js';
 export type { BulkResult, BulkProgress, BulkInput, BulkItem, EventInput, FailedSink } from './bulk/send.js';

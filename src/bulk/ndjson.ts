@@ -3,6 +3,7 @@
  * numbers, per-line parsing and validation against Pusher's limits, the whole-input check that runs before
  * anything is sent, and the writer of the same format (for `--failed-out`).
  */
+import { isUtf8 } from 'node:buffer';
 import { channelType } from '../core/channels.js';
 import { ValidationError } from '../core/errors.js';
 import { LIMITS, channelNameProblem, serializePayload, validateEventName, validateSocketId } from '../core/validation.js';
@@ -44,17 +45,32 @@ export function maxLineBytes(maxPayloadKb: number = LIMITS.defaultMaxPayloadKb):
   return Math.max(1 << 20, Math.ceil(maxPayloadKb * 1024 * 8));
 }
 
-/** A line too long to hold; the reader throws it. */
-export class LineTooLongError extends ValidationError {
-  constructor(readonly line: number, limit: number) {
-    super(`line ${line}: longer than ${limit} bytes (is it really NDJSON, one event per line?)`);
+/** A line the reader cannot hand on (too long to hold, not UTF-8); the reader throws it and stops. */
+export class LineReadError extends ValidationError {
+  constructor(readonly line: number, readonly problem: string) {
+    super(`line ${line}: ${problem}`);
+  }
+}
+
+/** A line too long to hold. */
+export class LineTooLongError extends LineReadError {
+  constructor(line: number, limit: number) {
+    super(line, `longer than ${limit} bytes (is it really NDJSON, one event per line?)`);
+  }
+}
+
+/** A line that is not valid UTF-8 (decoding it would silently replace bytes with U+FFFD). */
+export class InvalidUtf8Error extends LineReadError {
+  constructor(line: number) {
+    super(line, 'not valid UTF-8 (save the file as UTF-8)');
   }
 }
 
 /**
  * Splits a byte stream into lines, with their numbers, yielding the lines of each chunk together (fewer
  * awaits than one per line). Blank lines are skipped but counted; `\r\n` endings and a leading BOM are
- * accepted. Memory stays bounded by the chunk size plus one line (at most `maxBytes`).
+ * accepted; bytes that are not UTF-8 are refused (InvalidUtf8Error, naming the line). Memory stays bounded
+ * by the chunk size plus one line (at most `maxBytes`).
  */
 export async function* readNdjsonLines(
   input: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
@@ -82,13 +98,14 @@ export async function* readNdjsonLines(
         // The end of a line that began in an earlier chunk.
         from = buffer.indexOf(10) + 1;
         carry.push(buffer.subarray(0, from - 1));
-        add(lines, Buffer.concat(carry).toString('utf8'));
+        add(lines, decode(Buffer.concat(carry), lineNo + 1));
         carry = [];
         carryBytes = 0;
       }
       if (from <= last) {
         // The rest, up to the chunk's last line break, is decoded at once (a line break never splits a
         // character) and then split: much faster than decoding each line on its own.
+        if (!isUtf8(buffer.subarray(from, last))) throw new InvalidUtf8Error(lineNo + 1 + firstInvalidLine(buffer.subarray(from, last)));
         const text = buffer.toString('utf8', from, last);
         let start = 0;
         for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
@@ -108,8 +125,24 @@ export async function* readNdjsonLines(
   }
   if (carryBytes > 0) {
     const lines: NdjsonLine[] = [];
-    add(lines, Buffer.concat(carry).toString('utf8'));
+    add(lines, decode(Buffer.concat(carry), lineNo + 1));
     if (lines.length > 0) yield lines;
+  }
+}
+
+/** One line's bytes as text; throws InvalidUtf8Error (for line `line`) when they are not UTF-8. */
+function decode(bytes: Buffer, line: number): string {
+  if (!isUtf8(bytes)) throw new InvalidUtf8Error(line);
+  return bytes.toString('utf8');
+}
+
+/** How many line breaks come before the first line of `bytes` that is not UTF-8 (only called when one is not). */
+function firstInvalidLine(bytes: Buffer): number {
+  let breaks = 0;
+  for (let start = 0; ; breaks++) {
+    const end = bytes.indexOf(10, start);
+    if (!isUtf8(bytes.subarray(start, end === -1 ? bytes.length : end)) || end === -1) return breaks;
+    start = end + 1;
   }
 }
 
@@ -121,11 +154,44 @@ function isBlank(text: string): boolean {
   return true;
 }
 
-/** An invalid line: `line N: problem`. */
+/** An invalid line: `line N: problem` (control characters quoted from the line are escaped). */
 export class LineError extends ValidationError {
-  constructor(readonly line: number, readonly problem: string) {
-    super(`line ${line}: ${problem}`);
+  readonly problem: string;
+  constructor(readonly line: number, problem: string) {
+    const shown = escapeControls(problem);
+    super(`line ${line}: ${shown}`);
+    this.problem = shown;
   }
+}
+
+/**
+ * Characters that would act on a terminal instead of being shown (C0 and C1 controls, DEL, line and paragraph
+ * separators, bidirectional overrides; an `ESC]0;` would retitle the window and swallow what follows)
+ * written as `\u001b`: a problem can quote the line (JSON.parse's messages do).
+ */
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+export function escapeControls(text: string): string {
+  return text.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * A number written with an exponent (`1e20`). Re-serialised, it is the only part of a JSON text that can come
+ * out longer than it went in (`1e20` → 21 digits, `1e300` → `1e+300`): whitespace goes, escapes get shorter
+ * or stay (`\u00e9` → 2 bytes), and a number without an exponent keeps at most its digits. So a line without
+ * one serialises to at most its own bytes (the same holds for string data, sent unquoted and unescaped).
+ */
+const EXPONENT = /[0-9][eE]/;
+
+/**
+ * Whether a line's payload cannot be over `limit` bytes once serialised, judged from the line alone: its bytes
+ * are at most 3 per UTF-16 unit, and it grows only by its exponent numbers, each at least 3 characters and a
+ * separator long and at most 26 once serialised. So a line of `n` units serialises to at most `9n + 6` bytes
+ * whatever it holds, and to at most `3n` without an exponent. Anything else is serialised and measured.
+ */
+function surelyFits(text: string, limit: number): boolean {
+  if (text.length * 9 + 6 <= limit) return true;
+  return text.length * 3 <= limit && !EXPONENT.test(text);
 }
 
 /**
@@ -175,8 +241,9 @@ export function parseEventLine(text: string, line: number, rules: LineRules = {}
   }
   const data = record.data === undefined ? {} : record.data;
   const limit = (rules.maxPayloadKb ?? LIMITS.defaultMaxPayloadKb) * 1024;
-  // Short payloads cannot be over the limit: skip serializing them (the common case, and pass 2 repeats it).
-  if (text.length * 3 > limit) {
+  // The payload is measured as it will be sent, unless the line itself proves it small enough (surelyFits):
+  // that skips the serialising for the common line, which pass 2 would repeat.
+  if (!surelyFits(text, limit)) {
     let bytes: number;
     try {
       bytes = Buffer.byteLength(serializePayload(data));
@@ -271,9 +338,11 @@ export async function checkNdjson(
       }
     }
   } catch (error) {
-    if (!(error instanceof LineTooLongError)) throw error;
-    result.errors.push({ line: error.line, problem: error.message.replace(/^line \d+: /, '') });
+    if (!(error instanceof LineReadError)) throw error;
+    result.errors.push({ line: error.line, problem: error.problem });
   }
+  // An input that ended because the signal stopped its reading (standard input) was not checked to its end.
+  if (options.signal?.aborted) result.aborted = true;
   if (retained && result.errors.length === 0) result.retained = retained;
   return result;
 }

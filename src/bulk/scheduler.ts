@@ -10,17 +10,21 @@
  *   fewer than 10 ready, tops up from other ready channels; many channels therefore fill many requests.
  * - A line with several channels, or an encrypted channel, goes out as its own trigger. It sits in the queue
  *   of each of its channels and starts only when it is at the head of all of them and none is busy.
- * - Once a channel is "poisoned" (a request for it failed), its later events are handed out as `fail`, so
- *   the failed output keeps every channel's order (the sent part is a prefix).
+ * - Once a channel is "poisoned" (a request for it failed), its later events are handed out as `fail`
+ *   (`heldBack`), so the failed output keeps every channel's order (the sent part is a prefix). After a stop
+ *   (`poisonAll`) the rest is handed out as `fail` too (`notAttempted`, unless a failure held it back first).
  */
 import { LIMITS } from '../core/validation.js';
 import { isBatchable, type BulkEvent } from './ndjson.js';
 
-/** A unit of work the scheduler hands out: a batch request, one trigger, or events to write as failed. */
+/** Why events are handed out as `fail`: held behind a failure on one of their channels, or the run stopped. */
+export type FailReason = 'heldBack' | 'notAttempted';
+
+/** A unit of work the scheduler hands out: a batch request, one trigger, or events not to send. */
 export type Job =
   | { kind: 'batch'; events: BulkEvent[]; channels: string[] }
   | { kind: 'trigger'; events: [BulkEvent]; channels: string[] }
-  | { kind: 'fail'; events: BulkEvent[]; channels: string[] };
+  | { kind: 'fail'; events: BulkEvent[]; channels: string[]; reason: FailReason };
 
 /** A queue with O(1) shift that compacts itself. */
 class Queue<T> {
@@ -103,6 +107,11 @@ export class ChannelScheduler {
     return this.failAll || this.poisoned.has(channel);
   }
 
+  /** Why an event that is not sent was not: a failure on one of its channels came first, or the stop. */
+  reasonFor(event: Pick<BulkEvent, 'channels'>): FailReason {
+    return event.channels.some((c) => this.poisoned.has(c)) ? 'heldBack' : 'notAttempted';
+  }
+
   /** The next job, marking its channels busy; undefined when nothing can start now. */
   next(): Job | undefined {
     for (;;) {
@@ -118,14 +127,16 @@ export class ChannelScheduler {
         if (!ready) continue;
         for (const c of head.channels) this.queues.get(c)!.shift();
         this.count--;
-        const failing = head.channels.some((c) => this.isPoisoned(c));
-        if (failing) this.poison(head.channels);
-        return this.start({ kind: failing ? 'fail' : 'trigger', events: [head], channels: head.channels });
+        if (!head.channels.some((c) => this.isPoisoned(c))) return this.start({ kind: 'trigger', events: [head], channels: head.channels });
+        const reason = this.reasonFor(head);
+        // Held back on one channel, so not sent on any: its other channels' later events wait behind it too.
+        if (reason === 'heldBack') this.poison(head.channels);
+        return this.start({ kind: 'fail', events: [head], channels: head.channels, reason });
       }
       if (this.isPoisoned(channel)) {
         const events: BulkEvent[] = [];
         this.fill(queue, events, Infinity);
-        return this.start({ kind: 'fail', events, channels: [channel] });
+        return this.start({ kind: 'fail', events, channels: [channel], reason: this.poisoned.has(channel) ? 'heldBack' : 'notAttempted' });
       }
       const events: BulkEvent[] = [];
       const channels = [channel];

@@ -63,11 +63,14 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       .option('--user <id>', 'send to the connections signed in as this user (#server-to-user-<id>): emit --user <id> <event>')
       .option('--dry-run', 'validate and print what would be sent, sending nothing')
       .option('--strict', 'refuse (exit 2) what is only a warning otherwise: a channel prefix that looks mistyped (privat-, Private-)')
+      .option('--info <attributes>', 'print the counts the server returns per channel: user_count (presence channels only), subscription_count; Pusher bills such a request as two messages, soketi returns none')
       .addOption(new Option('--max-payload-kb <n>', 'largest payload accepted, in KB (overrides BROADCAST_MAX_PAYLOAD_KB and the connection\'s maxPayloadKb; default 10)').argParser(positiveNumberArg('--max-payload-kb')))
       .option('-f, --file <path>', 'send the events of an NDJSON file (- for stdin), one per line')
       .option('--failed-out <file>', 'with --file: write events not confirmed sent here, as NDJSON')
+      .option('--force', 'with --failed-out: replace the file if it already holds events')
+      .option('--resume', 'with --file: send only what an earlier run of this file to this server did not (its journal)')
       .addOption(new Option('--concurrency <n>', 'with --file: requests in flight').argParser(intArg('--concurrency')))
-      .addOption(new Option('--rate <events/s>', 'with --file: at most this many events per second').argParser(intArg('--rate'))),
+      .addOption(new Option('--rate <messages/s>', 'with --file: at most this many messages per second (one per channel per event, as Pusher counts them)').argParser(intArg('--rate'))),
   ).action(run(() => import('./commands/emit.js')));
 
   program
@@ -159,7 +162,7 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       .command('channels')
       .summary('list occupied channels (GET /channels)')
       .option('--prefix <prefix>', 'only channels starting with this')
-      .option('--info <attributes>', 'extra attributes, e.g. user_count,subscription_count'),
+      .option('--info <attributes>', 'extra attributes: user_count (needs --prefix presence-), subscription_count, cache'),
   ).action(run(() => import('./commands/channels.js')));
 
   network(
@@ -167,7 +170,7 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       .command('channel')
       .summary('show whether a channel is occupied, and its counts')
       .argument('<name>', 'full channel name')
-      .option('--info <attributes>', 'extra attributes, e.g. user_count,subscription_count'),
+      .option('--info <attributes>', 'extra attributes: user_count (presence channels), subscription_count, cache (cache channels: the cached event)'),
   ).action(run(() => import('./commands/channel.js')));
 
   network(

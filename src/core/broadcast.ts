@@ -3,7 +3,7 @@ import { authorize as authorizeSubscription, type AuthorizeResult } from '../aut
 import { authRoutes, type RouteDefinition, type RoutesOptions } from '../auth/routes.js';
 import * as users from '../auth/users.js';
 import { userAuthRoutes, type UserRoutesOptions } from '../auth/routes.js';
-import { channelName, channelType, triggerGroups, type ChannelLike } from './channels.js';
+import { channelAttributes, channelName, channelType, triggerGroups, type ChannelAttributes, type ChannelLike } from './channels.js';
 import { resolveConnection, type BroadcastConfig, type Env, type ResolvedConnection } from '../config/schema.js';
 import { createDriver, deliver, deliveryError, type Driver, type EventLogger } from '../transport/index.js';
 import type { PusherDriverOptions } from '../transport/pusher.js';
@@ -12,7 +12,7 @@ import type { LineRules } from '../bulk/ndjson.js';
 import { ConfigError, UsageError, ValidationError } from './errors.js';
 import { checkEchoNamespace, echoEventName } from './echo.js';
 import { isBroadcastEvent, type CanBroadcast } from './events.js';
-import { LIMITS, missingFieldMark, validateChannelName, validateEventName, validatePayloadSize, validateSocketId } from './validation.js';
+import { LIMITS, missingFieldMark, validateChannelName, validateEventName, validatePayloadSize, validateSocketId, validateTriggerInfo } from './validation.js';
 
 /** How an instance sends; given once, to the constructor (or `fromConfig`). */
 export interface BroadcastOptions extends PusherDriverOptions {
@@ -50,6 +50,12 @@ export type SendManyOptions = Omit<BulkSendOptions, 'rules'>;
 export interface SendOptions {
   /** Exclude this connection (the sender's own socket) from receiving the event. */
   socketId?: string;
+  /**
+   * Ask the server for counts with the event (the HTTP API's `info`): `user_count` (presence channels only) and
+   * `subscription_count`, as a list or comma-separated; the result's `info` has what it reported. Pusher Channels
+   * counts such a request as two messages; soketi 1.6 ignores it (no counts come back).
+   */
+  info?: string | readonly string[];
 }
 
 /** A validated event, ready to send: `requests` are the channel groups, one HTTP request each. */
@@ -61,6 +67,8 @@ export interface PreparedBroadcast {
   requests: string[][];
   socketId?: string;
   bytes: number;
+  /** The `info` attributes asked for (`"user_count,subscription_count"`), when any were. */
+  info?: string;
 }
 
 /** What was sent. */
@@ -75,6 +83,8 @@ export interface BroadcastResult {
   requests: number;
   socketId?: string;
   data: unknown;
+  /** With the `info` option: what the server reported for each channel (empty when it reported nothing, as soketi). */
+  info?: Record<string, ChannelAttributes>;
 }
 
 export class Broadcast {
@@ -187,6 +197,7 @@ export class Broadcast {
     if (unique.length === 0 && skipped.length === 0) throw new UsageError('No channels given');
     const socketId = options.socketId === undefined ? undefined : validateSocketId(options.socketId);
     const bytes = validatePayloadSize(data, this.maxPayloadKb);
+    const info = options.info === undefined ? undefined : validateTriggerInfo(options.info, unique);
     const encrypted = unique.filter((c) => channelType(c) === 'encrypted');
     const connection = this.resolved.connection;
     if (encrypted.length > 0 && connection.driver === 'pusher' && !connection.encryptionMasterKeyBase64) {
@@ -194,7 +205,7 @@ export class Broadcast {
         hint: 'Set PUSHER_ENCRYPTION_MASTER_KEY_BASE64 (32 bytes, base64: openssl rand -base64 32)',
       });
     }
-    return { event, data, channels: unique, skipped, requests: triggerGroups(unique), socketId, bytes };
+    return { event, data, channels: unique, skipped, requests: triggerGroups(unique), socketId, bytes, ...(info ? { info } : {}) };
   }
 
   /**
@@ -203,9 +214,11 @@ export class Broadcast {
    */
   async send(prepared: PreparedBroadcast): Promise<BroadcastResult> {
     const driver = this.driver;
+    let reported: BroadcastResult['info'];
     if (prepared.requests.length > 0) {
       const delivery = await deliver(driver, prepared.requests, prepared);
       if (delivery.failed.length > 0) throw deliveryError(delivery);
+      if (delivery.info) reported = Object.fromEntries(Object.entries(delivery.info).map(([name, raw]) => [name, channelAttributes(raw)]));
     }
     return {
       connection: this.resolved.name,
@@ -217,6 +230,7 @@ export class Broadcast {
       requests: prepared.requests.length,
       ...(prepared.socketId ? { socketId: prepared.socketId } : {}),
       data: prepared.data,
+      ...(prepared.info ? { info: reported ?? {} } : {}),
     };
   }
 

@@ -56,6 +56,39 @@ export function channelType(name: string): ChannelType {
   return 'public';
 }
 
+/**
+ * The prefixes of cache channels (Pusher's "cache channels"; soketi and Reverb support them): the server keeps
+ * each channel's last event and sends it to new subscribers, or `pusher:cache_miss` when it has none.
+ */
+export const CACHE_PREFIXES = ['cache-', 'private-cache-', 'private-encrypted-cache-', 'presence-cache-'] as const;
+
+/** Whether a full channel name is a cache channel (`cache-`, `private-cache-`, `private-encrypted-cache-`, `presence-cache-`). */
+export function isCacheChannel(name: string): boolean {
+  return CACHE_PREFIXES.some((prefix) => name.startsWith(prefix));
+}
+
+/** What a channel name says about the channel: its type (as `channelType`) and whether it is a cache channel. */
+export interface ChannelKind {
+  /** As `channelType`: a `private-cache-` channel is `private`, authorized as any private channel. */
+  type: ChannelType;
+  /** A cache channel: the server remembers its last event. */
+  cache: boolean;
+}
+
+/**
+ * The kind of a channel, from its full name: `channelKind('private-cache-prices')` is `{ type: 'private', cache: true }`.
+ * `channelType` is unchanged by the cache prefixes (a cache channel is authorized as its type says).
+ */
+export function channelKind(name: string): ChannelKind {
+  return { type: channelType(name), cache: isCacheChannel(name) };
+}
+
+/** A channel's kind in words, for tables and messages: `private`, `presence cache`, `encrypted cache`. */
+export function describeKind(name: string): string {
+  const { type, cache } = channelKind(name);
+  return cache ? `${type} cache` : type;
+}
+
 /** Whether subscribing needs a signature from the auth route. */
 export function requiresAuthorization(name: string): boolean {
   return channelType(name) !== 'public';
@@ -117,4 +150,26 @@ export function prefixTypo(name: string): { prefix: string; suggestion: string }
     if (d === 0 || (d <= 2 && prefix.length >= 8)) return { prefix, suggestion: prefix + rest };
   }
   return undefined;
+}
+
+/**
+ * What the HTTP API reports about a channel when asked with `info` (channel queries, and triggers on servers that
+ * answer them), in camelCase. Each is present only when the server reported it.
+ */
+export interface ChannelAttributes {
+  /** Distinct users on a presence channel (`user_count`). */
+  userCount?: number;
+  /** Connections subscribed (`subscription_count`). */
+  subscriptionCount?: number;
+  /** A cache channel's cached event (`cache`), as the server gave it (`null` when nothing is cached). */
+  cache?: unknown;
+}
+
+/** The HTTP API's snake_case channel attributes as camelCase fields (`occupied` is left out: callers read it). */
+export function channelAttributes(attributes: Record<string, unknown> | undefined): ChannelAttributes {
+  const out: ChannelAttributes = {};
+  if (typeof attributes?.user_count === 'number') out.userCount = attributes.user_count;
+  if (typeof attributes?.subscription_count === 'number') out.subscriptionCount = attributes.subscription_count;
+  if (attributes !== undefined && 'cache' in attributes) out.cache = attributes.cache;
+  return out;
 }

@@ -105,6 +105,40 @@ export function validatePayloadSize(data: unknown, maxPayloadKb: number = LIMITS
   return bytes;
 }
 
+/**
+ * The `info` attributes a trigger can ask for (the HTTP API's `info` parameter on `/events` and `/batch_events`):
+ * counts the server returns with its answer. Pusher Channels counts such a request as two messages.
+ */
+export const TRIGGER_INFO_ATTRIBUTES = ['user_count', 'subscription_count'] as const;
+
+export type TriggerInfoAttribute = (typeof TRIGGER_INFO_ATTRIBUTES)[number];
+
+/**
+ * Checks the `info` attributes of a trigger to `channels` and returns them as the API takes them
+ * (`"user_count,subscription_count"`). Throws a ValidationError for an unknown attribute, and for `user_count`
+ * when a channel is not a presence channel (only presence channels have users; Pusher refuses it otherwise).
+ */
+export function validateTriggerInfo(info: string | readonly string[], channels: readonly string[]): string {
+  const attributes = [...new Set((typeof info === 'string' ? info.split(',') : info).map((a) => a.trim()))];
+  const unknown = attributes.filter((a) => !(TRIGGER_INFO_ATTRIBUTES as readonly string[]).includes(a));
+  if (attributes.length === 0 || unknown.length > 0) {
+    throw new ValidationError(`Unknown info attribute${unknown.length > 1 ? 's' : ''} ${unknown.map((a) => JSON.stringify(a)).join(', ') || '(none given)'}`, {
+      hint: `A trigger can ask for ${TRIGGER_INFO_ATTRIBUTES.join(', ')}`,
+    });
+  }
+  if (attributes.includes('user_count')) {
+    // Checked by prefix here (not channelType, to keep this module free of channel types): presence- only.
+    const other = channels.find((c) => !c.startsWith('presence-'));
+    if (other !== undefined) {
+      throw new ValidationError(`The info attribute user_count applies to presence channels only, and "${other}" is not one`, {
+        hint: 'Ask for subscription_count (connections) instead, or send to presence- channels only',
+        details: { channel: other },
+      });
+    }
+  }
+  return attributes.join(',');
+}
+
 /** Splits `items` into arrays of at most `size`. */
 export function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];

@@ -4,7 +4,7 @@
  * an account of which channels got it, which did not, and why.
  */
 import { DeliveryError } from '../core/errors.js';
-import type { Driver } from './types.js';
+import type { Driver, RawChannelInfo } from './types.js';
 
 /** What happened to one event sent to several channel groups. */
 export interface Delivery {
@@ -14,30 +14,35 @@ export interface Delivery {
   failed: string[];
   /** The first failure, when a request failed. */
   error?: unknown;
+  /** With `info`: the attributes the server reported, channel by channel, from every request that succeeded. */
+  info?: Record<string, RawChannelInfo>;
 }
 
 /** Sends `event` to each group of channels (one request each, concurrently); never throws for a failed request. */
 export async function deliver(
   driver: Driver,
   groups: readonly string[][],
-  message: { event: string; data: unknown; socketId?: string },
+  message: { event: string; data: unknown; socketId?: string; info?: string },
 ): Promise<Delivery> {
-  const { event, data, socketId } = message;
+  const { event, data, socketId, info } = message;
+  const trigger = (channels: string[]) => driver.trigger({ channels, event, data, socketId, ...(info ? { info } : {}) });
   if (groups.length === 1) {
     // The common case, without allSettled's bookkeeping.
     const channels = groups[0]!;
     try {
-      await driver.trigger({ channels, event, data, socketId });
-      return { sent: channels, failed: [] };
+      const answer = await trigger(channels);
+      return { sent: channels, failed: [], ...(info ? { info: answer?.channels ?? {} } : {}) };
     } catch (error) {
       return { sent: [], failed: channels, error };
     }
   }
-  const outcomes = await Promise.allSettled(groups.map((channels) => driver.trigger({ channels, event, data, socketId })));
-  const delivery: Delivery = { sent: [], failed: [] };
+  const outcomes = await Promise.allSettled(groups.map(trigger));
+  const delivery: Delivery = { sent: [], failed: [], ...(info ? { info: {} } : {}) };
   outcomes.forEach((outcome, i) => {
-    if (outcome.status === 'fulfilled') delivery.sent.push(...groups[i]!);
-    else {
+    if (outcome.status === 'fulfilled') {
+      delivery.sent.push(...groups[i]!);
+      if (delivery.info) Object.assign(delivery.info, outcome.value?.channels);
+    } else {
       delivery.failed.push(...groups[i]!);
       if (!('error' in delivery)) delivery.error = outcome.reason;
     }

@@ -3,7 +3,7 @@ import { createLocalDriver } from './local.js';
 import { createPusherDriver, type PusherDriverOptions } from './pusher.js';
 import type { Driver, EventLogger } from './types.js';
 
-export type { Driver, TriggerRequest, BatchEvent, EventLogger, LoggedEvent } from './types.js';
+export type { Driver, TriggerRequest, BatchEvent, TriggerAnswer, BatchAnswer, RawChannelInfo, EventLogger, LoggedEvent } from './types.js';
 export { deliver, deliveryError, type Delivery } from './deliver.js';
 export { formatLoggedEvent } from './local.js';
 

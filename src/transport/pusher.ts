@@ -30,6 +30,7 @@ import { connectionUrl, MAX_TIMEOUT_MS, type PusherConnection } from '../config/
 import { DEFAULTS } from '../config/defaults.js';
 import { ConfigError, DeliveryError } from '../core/errors.js';
 import { serializePayload } from '../core/validation.js';
+import { rejectionError, unprocessableError, type SignedRequest } from './rejection.js';
 import type { Driver } from './types.js';
 
 const require = createRequire(import.meta.url);
@@ -232,9 +233,11 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
       const remaining = deadline - attemptStarted;
       let error: DeliveryError;
       let retryAfter: string | string[] | undefined;
+      let signed: SignedRequest | undefined;
       try {
         // Signed for each attempt: the signature holds a timestamp that servers check.
         const query = signApiRequest(credentials, { method, path: prefix + path, body, params });
+        signed = { stringToSign: stringToSign(method, prefix + path, query) };
         // The connect timer only matters when it would fire before the call's own deadline.
         const answer = await attempt(method, `${prefix}${path}?${query}`, body, maxBytes, remaining, connectTimeoutMs < remaining - MIN_ATTEMPT_MS ? connectTimeoutMs : undefined);
         const parsed = answer.complete ? parseJson(answer.body) : undefined;
@@ -244,7 +247,7 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
           if (parsed && isExpected(expect, parsed.value)) return parsed.value;
           error = unexpectedAnswer(answer, expect, parsed, { name: connectionName, limit: maxBytes });
         } else {
-          error = statusError(status, answer.body.toString(), connectionName);
+          error = statusError(status, answer.body.toString(), connectionName, signed);
           retryAfter = answer.headers()['retry-after'];
         }
       } catch (raw) {
@@ -272,13 +275,15 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
   return {
     driver: 'pusher',
     delivers: true,
-    async trigger({ channels, event, data, socketId }) {
-      const params = socketId ? { socket_id: socketId } : undefined;
+    async trigger({ channels, event, data, socketId, info }) {
+      const params = socketId || info ? { ...(socketId ? { socket_id: socketId } : {}), ...(info ? { info } : {}) } : undefined;
       const encryptedChannel = channels.find(isEncrypted);
       const body = encryptedChannel
         ? encrypted(encryptedChannel, (pusher) => pusher.trigger(channels, event, data, params))
         : JSON.stringify({ name: event, data: serializePayload(data), channels, ...params });
-      await send('event', 'POST', '/events', body);
+      const answer = await send('event', 'POST', '/events', body);
+      // Only a request with `info` has counts to hand back (Pusher: `{"channels": {…}}`; soketi 1.6: none).
+      if (info) return { channels: infoMap((answer as { channels?: unknown }).channels) };
     },
     async triggerBatch(events) {
       const encryptedEvent = events.find((e) => isEncrypted(e.channel));
@@ -288,9 +293,15 @@ export function createPusherDriver(connectionName: string, connection: PusherCon
         // The library encodes (and encrypts) the data itself when it builds the body.
         data: encryptedEvent ? e.data : serializePayload(e.data),
         ...(e.socketId ? { socket_id: e.socketId } : {}),
+        ...(e.info ? { info: e.info } : {}),
       }));
       const body = encryptedEvent ? encrypted(encryptedEvent.channel, (pusher) => pusher.triggerBatch(batch)) : JSON.stringify({ batch });
-      await send('batch', 'POST', '/batch_events', body);
+      const answer = await send('batch', 'POST', '/batch_events', body);
+      if (events.some((e) => e.info)) {
+        // Pusher: one entry per event, in order; Reverb: `{"batch": {}}` when it has none; soketi 1.6: none.
+        const list = (answer as { batch?: unknown }).batch;
+        return { batch: Array.isArray(list) ? list.map((entry) => (isObject(entry) ? entry : {})) : [] };
+      }
     },
     async get<T>(path: string, params?: Record<string, string>): Promise<T> {
       return (await send('query', 'GET', path, undefined, params)) as T;
@@ -358,11 +369,19 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 
 /**
  * Whether a 2xx body is what the API defines: a JSON object (Pusher answers events with `{}`, soketi 1.6
- * with `{"ok":true}`, queries with their result); for a batch, `batch` is a list when present.
+ * with `{"ok":true}`, queries with their result); for a batch, `batch` is a list when present, or the empty
+ * object Laravel Reverb answers a batch without `info` with (`{"batch":{}}`).
  */
 function isExpected(expect: Expect, value: unknown): boolean {
   if (!isObject(value)) return false;
-  return expect !== 'batch' || value.batch === undefined || Array.isArray(value.batch);
+  if (expect !== 'batch' || value.batch === undefined || Array.isArray(value.batch)) return true;
+  return isObject(value.batch) && Object.keys(value.batch).length === 0;
+}
+
+/** The `channels` of a trigger's answer: channel name → attributes (anything else in it is dropped). */
+function infoMap(channels: unknown): Record<string, Record<string, unknown>> {
+  if (!isObject(channels)) return {};
+  return Object.fromEntries(Object.entries(channels).filter((entry): entry is [string, Record<string, unknown>] => isObject(entry[1])));
 }
 
 /** The DeliveryError for a 2xx answer without the expected JSON, naming what came back. */
@@ -433,16 +452,25 @@ function noAnswerError(raw: NoAnswer, c: { name: string; url: string; timeoutMs:
   return new DeliveryError(`Could not reach the server at ${c.url}: ${reason}`, { hint: serverHint });
 }
 
-/** The DeliveryError for an HTTP error status (exported for tests). */
-export function statusError(status: number, rawBody: string | undefined, name: string): DeliveryError {
+/**
+ * The string a request's signature covers, `METHOD\npath\nquery` with the query as signed (everything before
+ * `auth_signature`, which `signApiRequest` appends last): compared with what a server says it expected.
+ */
+function stringToSign(method: string, path: string, query: string): string {
+  const at = query.lastIndexOf('&auth_signature=');
+  return `${method}\n${path}\n${at < 0 ? query : query.slice(0, at)}`;
+}
+
+/**
+ * The DeliveryError for an HTTP error status (exported for tests). `request` (what this client signed) lets a
+ * 401 that shows the server's string-to-sign tell a wrong secret from a request changed on the way.
+ */
+export function statusError(status: number, rawBody: string | undefined, name: string, request?: SignedRequest): DeliveryError {
   const body = serverMessage(rawBody);
   const suffix = body ? `: ${body}` : '';
-  if (status === 401 || status === 403) {
-    return new DeliveryError(`The server rejected the credentials (HTTP ${status})${suffix}`, {
-      status,
-      hint: `Check the app id, key and secret of connection "${name}" (PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET)`,
-    });
-  }
+  // The whole body for the explanations: a quoted string-to-sign can be longer than the message's 200 characters.
+  if (status === 401 || status === 403) return rejectionError(status, serverMessage(rawBody, Infinity), name, request);
+  if (status === 422) return unprocessableError(rawBody, body);
   if (status === 404) {
     return new DeliveryError(`The server does not know this app or path (HTTP 404)${suffix}`, {
       status,
@@ -484,7 +512,8 @@ function describeNetworkError(code: string, message?: string): string {
   }
 }
 
-function serverMessage(body: string | undefined): string {
+/** What the server said in an error answer: its JSON `error` or `message`, else the text, cut at `max` characters. */
+function serverMessage(body: string | undefined, max = 200): string {
   if (!body) return '';
   let text = body.trim();
   try {
@@ -493,5 +522,5 @@ function serverMessage(body: string | undefined): string {
   } catch {
     // plain text body
   }
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }

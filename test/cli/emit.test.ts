@@ -3,7 +3,8 @@
  * JSON answer of every form (single, dry run, --file, --file --dry-run, failures) checked against
  * schemas/emit.json. In process (`runMain`), except what only a process shows: its exit status and signals.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import '../helpers/state.js';
+import { link, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { faultServers, ok, type FaultServer } from '../helpers/fault-server.js';
@@ -89,6 +90,8 @@ describe('bad input exits 2, names the problem and sends nothing', () => {
     [['emit'], /Missing <target>/],
     [['emit', channel, 'e', '--bogus'], /unknown option '--bogus'/],
     [['emit', '--failed-out', 'x.ndjson', channel, 'e'], /--failed-out only applies with --file/],
+    [['emit', channel, 'e', '--resume'], /--resume only applies with --file/],
+    [['emit', channel, 'e', '--force'], /--force only applies with --file/],
     [['emit', '--file', 'events.ndjson', '--concurrency', '0'], /--concurrency must be a whole number >= 1/],
   ])('%j', async (args, message) => {
     const r = await runMain([...(args as string[]), '--json'], { env: server.env });
@@ -298,6 +301,7 @@ describe('emit --file: the summary is the result (stdout), progress and reasons 
       failedOut: 'failed.ndjson',
       stopped: null,
       // The first batch of c-0 was refused; the rest of c-0 was held back (not sent after a gap).
+      unsent: { failed: 10, heldBack: 10, notAttempted: 0 },
       errors: [{ message: 'The server answered HTTP 400: no c-0 today', events: 10 }],
       error: { code: 'partial_delivery', exitCode: 1, message: '20 of 100 events were not sent: The server answered HTTP 400: no c-0 today' },
     });
@@ -308,9 +312,11 @@ describe('emit --file: the summary is the result (stdout), progress and reasons 
     const human = await runMain(['emit', '--file', 'events.ndjson', '--concurrency', '1'], { cwd: project.dir, env: fault.env });
     expect(human.code).toBe(1);
     expect(human.stdout).toMatch(/^✗ sent 80 of 100 events from events\.ndjson in [\d.]+ s .*; 20 not sent\n$/);
-    expect(human.stderr).toContain('  10 events: The server answered HTTP 400: no c-0 today');
+    // Every event not sent is explained: 10 failed (and why), 10 held back behind them.
+    expect(human.stderr).toContain('  10 failed:\n    10 events: The server answered HTTP 400: no c-0 today');
+    expect(human.stderr).toContain("  10 held back: an earlier event on the same channel failed, and sending them would have broken the channel's order");
     expect(human.stderr).toContain('error: 20 of 100 events were not sent');
-    expect(human.stderr).toContain('hint: Add --failed-out failed.ndjson');
+    expect(human.stderr).toContain('hint: Send the rest with the same command and --resume: broadcast emit --file events.ndjson --resume');
   });
 
   test('credentials rejected: nothing sent (delivery), stopped at once', async ({ project }) => {
@@ -366,5 +372,180 @@ describe('emit --file: the summary is the result (stdout), progress and reasons 
     expect(exit.stderr).toContain('error: Interrupted (Ctrl-C)');
     const failed = (await readFile(path.join(project.dir, 'failed.ndjson'), 'utf8')).trim().split('\n');
     expect(failed).toHaveLength(count(notSent));
+  });
+});
+
+describe('emit --file: exact checks and real limits', () => {
+  /** Ids (data.i) of the events in the batches a fault server accepted. */
+  const acceptedIds = (fault: FaultServer) =>
+    fault.accepted.flatMap(({ body }) => (JSON.parse(body) as { batch: { data: string }[] }).batch.map((e) => (JSON.parse(e.data) as { i: number }).i));
+
+  test('--failed-out hard-linked to the input is refused (exit 2), and the input is left whole', async ({ project }) => {
+    const text = ndjson(50);
+    await writeFile(path.join(project.dir, 'events.ndjson'), text);
+    await link(path.join(project.dir, 'events.ndjson'), path.join(project.dir, 'same-inode.ndjson'));
+    const r = await runMain(['emit', '--file', 'events.ndjson', '--failed-out', 'same-inode.ndjson', '--json'], { cwd: project.dir, env: server.env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--failed-out same-inode.ndjson is the input file; writing it would destroy the input');
+    expect(jsonOf('emit', r.stdout)).toMatchObject({ ok: false, error: { code: 'usage' } });
+    expect(await readFile(path.join(project.dir, 'events.ndjson'), 'utf8')).toBe(text);
+  });
+
+  test('an input over 8 MB that changes between the check and the send is not reported as sent', async ({ project }) => {
+    // 15,000 lines of about 620 bytes: 9.3 MB, so pass 2 reads the file again.
+    const lines = Array.from({ length: 15_000 }, (_, i) => JSON.stringify({ channel: `c-${i % 50}`, event: 'tick', data: { i, pad: 'x'.repeat(580) } }));
+    const file = path.join(project.dir, 'big.ndjson');
+    await writeFile(file, `${lines.join('\n')}\n`);
+    let open_ = true;
+    const held: (() => void)[] = [];
+    const fault = await serve((_n, _req, res) => (open_ ? held.push(() => ok(res)) : ok(res)));
+    const run = runMain(['emit', '--file', 'big.ndjson', '--json'], { cwd: project.dir, env: fault.env });
+    // Sending has begun (pass 2 has read its first block): change line 9,001 (past 5 MB), keeping its length.
+    while (fault.requests.length === 0) await settle(10);
+    const offset = lines.slice(0, 9000).reduce((n, l) => n + Buffer.byteLength(l) + 1, 0) + lines[9000]!.indexOf('xxx');
+    const handle = await open(file, 'r+');
+    await handle.write('yyy', offset);
+    await handle.close();
+    open_ = false;
+    for (const answer of held.splice(0)) answer();
+    const r = await run;
+    expect(r.code).toBe(1);
+    const doc = jsonOf('emit', r.stdout);
+    expect(doc).toMatchObject({ ok: false, events: 15_000, stopped: 'input-changed', error: { code: 'partial_delivery' } });
+    expect(doc.sent).toBeLessThan(9000);
+    expect(doc.sent + doc.failed).toBe(15_000);
+    expect(doc.errors).toContainEqual({ message: expect.stringMatching(/^big\.ndjson changed after it was checked \(its bytes differ from byte \d+ on\)/), events: doc.unsent.notAttempted });
+    // Nothing from the changed part went out.
+    expect(Math.max(...acceptedIds(fault))).toBeLessThan(9000);
+  });
+
+  test('a line whose numbers grow when re-serialised is measured at its sent size: --dry-run refuses it', async ({ project }) => {
+    // 3,411 characters, but sent as 14,750 bytes (each 1e20 is 21 digits): over the 10 KB limit.
+    const line = `{"channel":"a","event":"e","data":[${Array(670).fill('1e20').join(',')}],"socket_id":"1.2"}`;
+    await writeFile(path.join(project.dir, 'grows.ndjson'), `{"channel":"a","event":"e"}\n${line}\n`);
+    const r = await runMain(['emit', '--file', 'grows.ndjson', '--dry-run', '--json'], { cwd: project.dir, env: server.env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('Nothing was sent: grows.ndjson, line 2: the data is 14741 bytes; the limit for this connection is 10240 bytes');
+  });
+
+  test('one line with many channels keeps to --concurrency (requests in flight) and --rate (one message per channel)', async ({ project }) => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const starts: number[] = [];
+    const fault = await serve((_n, _req, res) => {
+      starts.push(Date.now());
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      setTimeout(() => {
+        inFlight--;
+        ok(res);
+      }, 30);
+    });
+    const channels = Array.from({ length: 300 }, (_, i) => `c-${i}`);
+    await writeFile(path.join(project.dir, 'wide.ndjson'), `${JSON.stringify({ channels, event: 'e', data: {} })}\n`);
+    const r = await runMain(['emit', '--file', 'wide.ndjson', '--concurrency', '1', '--rate', '100', '--json'], { cwd: project.dir, env: fault.env });
+    expect(r.code).toBe(0);
+    expect(jsonOf('emit', r.stdout)).toMatchObject({ ok: true, events: 1, sent: 1, requests: 3, triggers: 1 });
+    expect(maxInFlight).toBe(1);
+    // 100 messages a request at 100 a second: a second apart.
+    expect(starts[2]! - starts[0]!).toBeGreaterThanOrEqual(1900);
+  });
+
+  test('a few stalled requests are failures, not "server down": the run goes on, and every event not sent is explained', async ({ project }) => {
+    // The first three requests (10 events of one channel each) never get an answer; the rest are answered.
+    const fault = await serve((n, _req, res) => {
+      if (n > 3) ok(res);
+    });
+    await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(3000, 30));
+    const r = await runMain(['emit', '--file', 'events.ndjson', '--concurrency', '4', '--timeout', '1000', '--json'], { cwd: project.dir, env: fault.env });
+    expect(r.code).toBe(1);
+    expect(jsonOf('emit', r.stdout)).toMatchObject({
+      ok: false,
+      events: 3000,
+      sent: 2700,
+      failed: 300,
+      unsent: { failed: 30, heldBack: 270, notAttempted: 0 },
+      maybeDelivered: 30,
+      stopped: null,
+      errors: [{ message: `No answer from http://127.0.0.1:${fault.port} within 1000 ms`, events: 30 }],
+    });
+  });
+
+  test('the human summary names each reason: failed (and why), held back, not attempted', async ({ project }) => {
+    // c-0's requests are refused; the server then goes away, so the rest is not attempted.
+    let down = false;
+    const fault: FaultServer = await serve((n, req, res) => {
+      const { batch } = JSON.parse(fault.requests[n - 1]!.body) as { batch: { channel: string }[] };
+      if (down) return req.socket.destroy();
+      if (batch.some((e) => e.channel === 'c-0')) return res.writeHead(400).end('{"error":"no c-0"}');
+      if (n >= 6) down = true;
+      ok(res);
+    });
+    await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(400, 20));
+    const r = await runMain(['emit', '--file', 'events.ndjson', '--concurrency', '1', '--retries', '0'], { cwd: project.dir, env: fault.env });
+    expect(r.code).toBe(1);
+    const [, sent, notSent] = /^✗ sent ([\d,]+) of 400 events .*; ([\d,]+) not sent\n$/.exec(r.stdout) ?? [];
+    expect(Number(sent) + Number(notSent)).toBe(400);
+    const reasons = [...r.stderr.matchAll(/^ {2}(\d+) (failed|held back|not attempted)/gm)].map(([, n]) => Number(n));
+    expect(reasons.reduce((a, b) => a + b, 0)).toBe(Number(notSent));
+    expect(r.stderr).toMatch(/^ {2}\d+ failed( \(\d+ may have been delivered[^)]*\))?:\n {4}10 events: The server answered HTTP 400: no c-0/m);
+    expect(r.stderr).toMatch(/^ {2}\d+ held back: an earlier event on the same channel failed/m);
+    expect(r.stderr).toMatch(/^ {2}\d+ not attempted: the server (stopped answering|could not be reached)/m);
+  });
+
+  test('a bad line\'s control characters are shown escaped, never sent to the terminal', async ({ project }) => {
+    await writeFile(path.join(project.dir, 'evil.ndjson'), '{"channel":"a","event":"e"}\n\u001b]0;pwned\u0007 and the rest\n');
+    const r = await runMain(['emit', '--file', 'evil.ndjson'], { cwd: project.dir, env: server.env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('line 2: invalid JSON');
+    expect(r.stderr).toContain('\\u001b]0;pwned\\u0007');
+    expect(r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+  });
+
+  test('bytes that are not UTF-8 are refused with the line number, not replaced', async ({ project }) => {
+    await writeFile(path.join(project.dir, 'latin1.ndjson'), Buffer.concat([Buffer.from('{"channel":"a","event":"e"}\n{"channel":"a","event":"e","data":"caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]));
+    const r = await runMain(['emit', '--file', 'latin1.ndjson', '--json'], { cwd: project.dir, env: server.env });
+    expect(r.code).toBe(2);
+    expect(jsonOf('emit', r.stdout).error.details.errors).toEqual([{ line: 2, problem: 'not valid UTF-8 (save the file as UTF-8)' }]);
+  });
+
+  test('--resume sends only what an earlier run did not, from a file or the same standard input; --dry-run counts it', async ({ project }) => {
+    // Batches with c-0 are refused until `open`: the first run sends 80 of 100 (c-0's 20 failed or held back).
+    let open_ = false;
+    const fault: FaultServer = await serve((n, _req, res) => {
+      const { batch } = JSON.parse(fault.requests[n - 1]!.body) as { batch: { channel: string }[] };
+      if (!open_ && batch.some((e) => e.channel === 'c-0')) res.writeHead(400).end('{"error":"not now"}');
+      else ok(res);
+    });
+    for (const [args, input] of [[['--file', 'events.ndjson'], undefined], [['--file', '-'], ndjson(100, 5).replace(/"tick"/g, '"tock"')]] as const) {
+      open_ = false;
+      const accepted = fault.accepted.length;
+      if (!input) await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(100, 5));
+      const opts = { cwd: project.dir, env: fault.env, input };
+      const first = await runMain(['emit', ...args, '--concurrency', '1', '--json'], opts);
+      expect(jsonOf('emit', first.stdout)).toMatchObject({ sent: 80, failed: 20, journal: expect.stringMatching(/\.journal$/) });
+      const dry = await runMain(['emit', ...args, '--resume', '--dry-run', '--json'], opts);
+      expect(jsonOf('emit', dry.stdout)).toMatchObject({ ok: true, dryRun: true, events: 100, alreadySent: 80 });
+      open_ = true;
+      const resumed = await runMain(['emit', ...args, '--resume', '--json'], opts);
+      expect(resumed.code).toBe(0);
+      expect(jsonOf('emit', resumed.stdout)).toMatchObject({ ok: true, resumed: true, events: 100, alreadySent: 80, sent: 20, failed: 0 });
+      const ids = acceptedIds({ ...fault, accepted: fault.accepted.slice(accepted) } as FaultServer);
+      expect(ids).toHaveLength(100);
+      expect(new Set(ids).size).toBe(100);
+      const human = await runMain(['emit', ...args, '--resume'], opts);
+      expect(human.code).toBe(0);
+      expect(human.stderr).toContain('resume: all 100 events of');
+      expect(human.stdout).toMatch(/^✓ sent 0 events from .* \(100 more were sent by an earlier run\)\n$/);
+    }
+  });
+
+  test('the process: stdout closed by its reader (| head -2) ends the command quietly', async ({ project }) => {
+    await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(20_000));
+    const cli = startCli(['emit', '--file', 'events.ndjson'], { cwd: project.dir });
+    await cli.waitForRecord(() => true);
+    cli.closeStdout();
+    const exit = await cli.exited();
+    expect(exit.stderr).not.toMatch(/EPIPE|unexpected failure|at .*\.js:\d+/);
+    expect(exit.code).toBe(0);
   });
 });

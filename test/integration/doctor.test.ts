@@ -22,9 +22,10 @@ interface Check {
   hint?: string;
   latencyMs?: number;
   closeCode?: { code: number; meaning: string; hint: string; reconnect: string; reason?: string };
+  clockSkewSeconds?: number;
 }
 const byName = (checks: Check[]) => Object.fromEntries(checks.map((c) => [c.name, c]));
-const ALL = ['config', 'connection', 'server', 'credentials', 'websocket', 'roundtrip', 'auth-route'];
+const ALL = ['config', 'connection', 'server', 'clock', 'credentials', 'websocket', 'roundtrip', 'auth-route'];
 
 describe('doctor', () => {
   test('passes every check on a good setup (PUSHER_* variables only) and reports the round-trip latency', async ({ project }) => {
@@ -36,6 +37,9 @@ describe('doctor', () => {
     expect(doc.checks.every((c) => c.status === 'pass')).toBe(true);
     const checks = byName(doc.checks);
     expect(checks.config!.detail).toContain('PUSHER_*');
+    // soketi sends a Date header: the same machine's clocks agree.
+    expect(checks.clock).toMatchObject({ status: 'pass', detail: "this machine's clock agrees with the server's (within 1 s)" });
+    expect(Math.abs(checks.clock!.clockSkewSeconds!)).toBeLessThanOrEqual(1);
     expect(checks.roundtrip!.latencyMs).toBeGreaterThanOrEqual(0);
     expect(checks.roundtrip!.detail).toMatch(/came back in \d+ ms/);
     expect(checks['auth-route']!.detail).toContain('POST /broadcasting/authorize');
@@ -51,7 +55,7 @@ describe('doctor', () => {
     expect(r.stdout).toMatch(/✓ connection\s+"local": http:\/\/127.0.0.1:\d+/);
     expect(r.stdout).toMatch(/✓ roundtrip\s+an event on a private test channel came back in \d+ ms/);
     expect(r.stdout).toMatch(/✓ auth-route\s+POST \/pusher\/auth \(from config\)/);
-    expect(r.stdout).toContain('7 passed');
+    expect(r.stdout).toContain('8 passed');
     expect(r.stderr).toBe('');
     expect(r.stdout + r.stderr).not.toContain(server.secret);
   });
@@ -59,7 +63,7 @@ describe('doctor', () => {
   test('shows which check is running on a terminal\'s stderr, and clears the line before the report', async ({ project }) => {
     const r = await runMain(['doctor', '--no-color'], { cwd: project.dir, env: server.env, tty: { stderr: true } });
     expect(r.code).toBe(0);
-    for (const [i, name] of ALL.entries()) expect(r.stderr).toContain(`\r\x1b[Kchecking ${name}… (${i + 1}/7)`);
+    for (const [i, name] of ALL.entries()) expect(r.stderr).toContain(`\r\x1b[Kchecking ${name}… (${i + 1}/8)`);
     expect(r.stderr.endsWith('\r\x1b[K')).toBe(true);
     expect(r.stdout).not.toContain('checking');
   });
@@ -106,7 +110,7 @@ describe('doctor', () => {
     expect(r.ms).toBeLessThan(5000);
     expect(r.stdout).toMatch(new RegExp(`✗ server\\s+http://127.0.0.1:${port}: connection refused`));
     expect(r.stdout).toMatch(/hint: Is the server running\?/);
-    for (const name of ['credentials', 'websocket', 'roundtrip']) expect(r.stdout).toMatch(new RegExp(`- ${name}\\s+skipped`));
+    for (const name of ['clock', 'credentials', 'websocket', 'roundtrip']) expect(r.stdout).toMatch(new RegExp(`- ${name}\\s+skipped`));
     expect(r.stdout).toContain('1 failed');
     expect(r.stderr).toContain('error: 1 check failed: server');
   });
@@ -132,6 +136,7 @@ describe('doctor', () => {
       ['config', 'fail'],
       ['connection', 'skip'],
       ['server', 'skip'],
+      ['clock', 'skip'],
       ['credentials', 'skip'],
       ['websocket', 'skip'],
       ['roundtrip', 'skip'],

@@ -3,7 +3,8 @@
  * (against a fake driver whose requests finish in random order).
  */
 import { describe, expect, it } from 'vitest';
-import { sendBulk } from '../../src/bulk/send.js';
+import { sendBulk, type BulkJournal } from '../../src/bulk/send.js';
+import { RateLimiter } from '../../src/bulk/rate.js';
 import { ChannelScheduler, type Job } from '../../src/bulk/scheduler.js';
 import { checkNdjson, formatEventLine, parseEventLine, readNdjsonLines, type BulkEvent, type NdjsonLine } from '../../src/bulk/ndjson.js';
 import { DeliveryError } from '../../src/core/errors.js';
@@ -36,6 +37,17 @@ describe('readNdjsonLines', () => {
     const bytes = Buffer.from('{"x":"€€€"}\n');
     const lines = await collect([bytes.subarray(0, 7), bytes.subarray(7, 9), bytes.subarray(9)]);
     expect(lines).toEqual([{ line: 1, text: '{"x":"€€€"}' }]);
+  });
+
+  it('refuses bytes that are not UTF-8, naming the line, instead of replacing them with U+FFFD', async () => {
+    const bad = Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]); // {"a":"\xff\xfe"}
+    await expect(collect([Buffer.concat([Buffer.from('{"a":1}\n\n'), bad, Buffer.from('\n{"b":2}\n')])])).rejects.toThrow(/^line 3: not valid UTF-8/);
+    // A line carried over from one chunk to the next, and a last line without a line break.
+    await expect(collect([Buffer.from('{"a":1}\n{"x":"'), Buffer.from([0xc3]), Buffer.from('"}\n')])).rejects.toThrow(/^line 2: not valid UTF-8/);
+    await expect(collect([Buffer.from('{"a":1}\n'), bad])).rejects.toThrow(/^line 2: not valid UTF-8/);
+    // checkNdjson lists it as an invalid line.
+    const check = await checkNdjson(readNdjsonLines([Buffer.concat([Buffer.from('{"channel":"a","event":"e"}\n'), bad, Buffer.from('\n')])]));
+    expect(check.errors).toEqual([{ line: 2, problem: 'not valid UTF-8 (save the file as UTF-8)' }]);
   });
 
   it('refuses a line longer than the limit, naming it', async () => {
@@ -77,6 +89,49 @@ describe('parseEventLine', () => {
     ['data over the limit', `{"channel":"a","event":"e","data":"${'x'.repeat(11_000)}"}`, /the data is 11000 bytes; the limit for this connection is 10240 bytes/],
   ])('%s is refused', (_label, text, problem) => {
     expect(() => parseEventLine(text, 7)).toThrow(problem);
+  });
+
+  it('escapes control characters the problem quotes from the line (they would act on the terminal)', () => {
+    let problem = '';
+    try {
+      parseEventLine('\u001b]0;pwned\u0007 rest of the line', 4);
+    } catch (error) {
+      problem = (error as Error).message;
+    }
+    expect(problem).toMatch(/^line 4: invalid JSON/);
+    expect(problem).toContain('\\u001b]0;pwned\\u0007');
+    expect(problem).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
+
+  it('measures the payload as it will be sent: numbers that grow when re-serialised count at their sent size', () => {
+    // 670 × "1e20" is a 3,380-character line (under a third of the limit); sent, each number is 21 digits.
+    const text = `{"channel":"a","event":"e","data":[${Array(670).fill('1e20').join(',')}]}`;
+    expect(text.length * 3).toBeLessThan(10240);
+    const sentBytes = JSON.stringify(Array(670).fill(1e20)).length;
+    expect(sentBytes).toBe(14741);
+    expect(() => parseEventLine(text, 1)).toThrow(`line 1: the data is ${sentBytes} bytes; the limit for this connection is 10240 bytes`);
+  });
+
+  it('accepts exactly the lines whose sent payload fits (random lines near the limit)', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const atoms = ['1e20', '1E21', '-0', '0.0000001', '123456789012345678901234', '"\\u00e9"', '"\\ud83d\\ude00"', '"é"', '"\\n"', 'true', '  null ', '1.50'];
+    for (let n = 0; n < 300; n++) {
+      const count = 200 + Math.floor(random() * 900);
+      const items = Array.from({ length: count }, () => atoms[Math.floor(random() * atoms.length)]);
+      const text = `{"channel":"a","event":"e","data":[${items.join(',')}]}`;
+      const data = JSON.parse(text).data;
+      const fits = Buffer.byteLength(JSON.stringify(data)) <= 2048;
+      const accepted = (() => {
+        try {
+          parseEventLine(text, 1, { maxPayloadKb: 2 });
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      expect(accepted, text).toBe(fits);
+    }
   });
 
   it('refuses encrypted channels when the connection cannot encrypt, and honours maxPayloadKb', () => {
@@ -335,6 +390,126 @@ describe('sendBulk', () => {
     expect(result.sent).toBeGreaterThan(0);
     expect(result.sent + result.failed).toBe(5000);
     expect(failed).toHaveLength(result.failed);
+  });
+});
+
+describe('RateLimiter', () => {
+  it('lets a request of more messages than the burst go when the bucket is full, and makes the next ones wait for the debt', async () => {
+    const limiter = new RateLimiter(1000, 10);
+    const started = performance.now();
+    await limiter.take(100);
+    expect(performance.now() - started).toBeLessThan(20);
+    await limiter.take(100);
+    // 100 messages of debt, then 10 for a full bucket again: about 100 ms at 1,000 a second.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(90);
+  });
+
+  it('stops waiting when its signal is aborted', async () => {
+    const limiter = new RateLimiter(1, 1);
+    await limiter.take(1);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20);
+    const started = performance.now();
+    await limiter.take(1, controller.signal);
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+});
+
+describe('sendBulk: limits, stalls and the journal', () => {
+  /** A driver that records, per trigger/batch request, when it started and how many were in flight. */
+  function timedDriver(answer: (n: number) => Promise<void> = () => new Promise((r) => setTimeout(r, 5))) {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const starts: { at: number; channels: number }[] = [];
+    const handle = async (channels: number) => {
+      starts.push({ at: performance.now(), channels });
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      try {
+        await answer(starts.length);
+      } finally {
+        inFlight--;
+      }
+    };
+    const driver: Driver = {
+      driver: 'pusher',
+      delivers: true,
+      trigger: (r: TriggerRequest) => handle(r.channels.length),
+      triggerBatch: (events: BatchEvent[]) => handle(events.length),
+      get: async () => ({}) as never,
+      close() {},
+    };
+    return { driver, starts, maxInFlight: () => maxInFlight };
+  }
+
+  it('--concurrency bounds the requests of one line with many channels, and --rate counts one message per channel', async () => {
+    const channels = Array.from({ length: 350 }, (_, i) => `c${i}`);
+    const line = JSON.stringify({ channels, event: 'e', data: {} });
+    const one = timedDriver();
+    const result = await sendBulk(one.driver, linesOf([line]), { concurrency: 1, rate: 1000 });
+    expect(result).toMatchObject({ events: 1, sent: 1, failed: 0, requests: 4, triggers: 1 });
+    expect(one.maxInFlight()).toBe(1);
+    expect(one.starts.map((s) => s.channels)).toEqual([100, 100, 100, 50]);
+    // 100 messages each at 1,000 a second: the fourth starts about 300 ms after the first.
+    expect(one.starts[3]!.at - one.starts[0]!.at).toBeGreaterThanOrEqual(280);
+
+    const four = timedDriver();
+    const many = Array.from({ length: 1000 }, (_, i) => `d${i}`);
+    await sendBulk(four.driver, linesOf([JSON.stringify({ channels: many, event: 'e' })]), { concurrency: 4 });
+    expect(four.starts).toHaveLength(10);
+    expect(four.maxInFlight()).toBe(4);
+  });
+
+  it('a few stalled requests are failures, not a stop: the rest is sent, and every unsent event has its reason', async () => {
+    // The first three requests (three channels' first batches) get no answer; everything else is answered.
+    const noAnswer = () => new DeliveryError('No answer from http://x:1 within 100 ms', { details: { maybeDelivered: true } });
+    const fake = timedDriver(async (n) => {
+      await new Promise((r) => setTimeout(r, n <= 3 ? 100 : 1));
+      if (n <= 3) throw noAnswer();
+    });
+    const texts = lineTexts(3000, (i) => `c${i % 30}`);
+    const failed: string[] = [];
+    // One chunk: each channel's queue is full, so each request is 10 events of one channel.
+    const input = [texts.map((text, i) => ({ line: i + 1, text }))];
+    const result = await sendBulk(fake.driver, input, { concurrency: 4, failed: { write: (l) => failed.push(l) } });
+    expect(result.stopped).toBeUndefined();
+    expect(result).toMatchObject({ events: 3000, sent: 2700, failed: 300, maybeDelivered: 30, unsent: { failed: 30, heldBack: 270, notAttempted: 0 } });
+    expect(result.errors).toEqual([{ message: 'No answer from http://x:1 within 100 ms', events: 30 }]);
+    expect(failed).toHaveLength(300);
+  });
+
+  it('a server that answers nothing at all stops the run after many requests in a row (twice the concurrency)', async () => {
+    const fake = timedDriver(async () => {
+      await new Promise((r) => setTimeout(r, 2));
+      throw new DeliveryError('No answer from http://x:1 within 2 ms', { details: { maybeDelivered: true } });
+    });
+    const result = await sendBulk(fake.driver, linesOf(lineTexts(5000, (i) => `c${i % 500}`)), { concurrency: 4 });
+    expect(result.stopped).toBe('unresponsive');
+    expect(fake.starts.length).toBeGreaterThanOrEqual(8);
+    expect(fake.starts.length).toBeLessThan(20);
+    expect(result.unsent.failed + result.unsent.heldBack + result.unsent.notAttempted).toBe(5000);
+    expect(result.unsent.notAttempted).toBeGreaterThan(4000);
+  });
+
+  it('tells the journal each confirmed event once, as it is confirmed, and what is in flight when it stops', async () => {
+    const controller = new AbortController();
+    const confirmed: number[] = [];
+    let inFlightAtStop: number[] = [];
+    const journal: BulkJournal = {
+      sent: (events) => confirmed.push(...events.map((e) => e.line)),
+      stopping: (_why, inFlight) => (inFlightAtStop = inFlight.map((e) => e.line)),
+    };
+    const fake = timedDriver(async (n) => {
+      if (n === 20) controller.abort();
+      await new Promise((r) => setTimeout(r, 5));
+    });
+    const result = await sendBulk(fake.driver, linesOf(lineTexts(2000, (i) => `c${i % 40}`)), { concurrency: 4, journal, signal: controller.signal });
+    expect(result.stopped).toBe('interrupted');
+    expect(new Set(confirmed).size).toBe(confirmed.length);
+    expect(confirmed).toHaveLength(result.sent);
+    // The requests in flight at the stop were then confirmed too (they finish), and nothing else was.
+    expect(inFlightAtStop.length).toBeGreaterThan(0);
+    for (const line of inFlightAtStop) expect(confirmed).toContain(line);
   });
 });
 

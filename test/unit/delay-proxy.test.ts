@@ -44,11 +44,16 @@ async function exchange(socket: net.Socket, text: string): Promise<number> {
 
 describe('the delay proxy', () => {
   test('a new connection\'s first exchange takes two round trips (the handshake\'s and its own), a later one at least one; bytes intact and in order; the end passes', async () => {
+    // Timed from before connecting: the proxy's handshake hold starts when it accepts, which a loaded machine
+    // may do well before this side gets to write.
+    const connecting = performance.now();
     const socket = net.connect(proxy.port, '127.0.0.1');
     await once(socket, 'connect');
     const first = await exchange(socket, 'a'.repeat(100_000));
+    const firstFromConnect = performance.now() - connecting;
     const second = await exchange(socket, 'hello');
-    expect(first).toBeGreaterThanOrEqual(4 * DELAY - 2);
+    expect(first).toBeGreaterThanOrEqual(2 * DELAY - 2);
+    expect(firstFromConnect).toBeGreaterThanOrEqual(4 * DELAY - 2);
     expect(second).toBeGreaterThanOrEqual(2 * DELAY - 2);
     const ended = performance.now();
     socket.end();

@@ -277,12 +277,17 @@ describe.concurrent('delivered means the server said so: a 2xx with the JSON the
     const { driver } = driverFor(server.port);
     const { error } = await failure(() => driver.triggerBatch([{ channel: 'a', event: 'e', data: {} }]));
     expect(error.message).toBe('The server answered HTTP 200 with JSON whose "batch" is not a list: "{\\"batch\\":\\"accepted\\"}", not the Pusher API\'s JSON');
-    // {} (Pusher), {"ok":true} (soketi 1.6), {"channels":…} (Pusher with info), {"batch":[…]} (Pusher's batch with info).
+    // {} (Pusher), {"ok":true} (soketi 1.6), {"channels":…} (Pusher with info), {"batch":[…]} (Pusher's batch with info),
+    // {"batch":{}} (Laravel Reverb's batch without info).
     for (const body of ['{}', '{"ok":true}', '{"channels":{"orders":{}}}']) {
       const ok = await serve(json(body));
       await expect(driverFor(ok.port).driver.trigger(event)).resolves.toBeUndefined();
     }
-    for (const body of ['{}', '{"ok":true}', '{"batch":[{},{}]}']) {
+    for (const body of ['{"batch":{"a":1}}', '{"batch":null}']) {
+      const bad = await serve(json(body));
+      await expect(driverFor(bad.port).driver.triggerBatch([{ channel: 'a', event: 'e', data: {} }])).rejects.toThrow(/"batch" is not a list/);
+    }
+    for (const body of ['{}', '{"ok":true}', '{"batch":[{},{}]}', '{"batch":{}}']) {
       const ok = await serve(json(body));
       await expect(driverFor(ok.port).driver.triggerBatch([{ channel: 'a', event: 'e', data: {} }])).resolves.toBeUndefined();
     }

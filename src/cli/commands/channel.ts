@@ -1,10 +1,10 @@
 /** `broadcast channel <name>`: whether a channel is occupied, and its counts (HTTP API `GET /channels/<name>`). */
-import { channelType } from '../../core/channels.js';
+import { CACHE_PREFIXES, channelType, isCacheChannel } from '../../core/channels.js';
 import { UsageError } from '../../core/errors.js';
 import { validateChannelName } from '../../core/validation.js';
 import { defineCommand } from '../command.js';
 import { openBroadcast, type NetworkOptions } from '../context.js';
-import { channelAttributes, parseInfo, type ChannelSummary } from './channels.js';
+import { channelSummary, describeCache, parseInfo, type ChannelSummary } from './channels.js';
 
 export interface ChannelOptions extends NetworkOptions {
   info?: string;
@@ -24,10 +24,19 @@ export default defineCommand<ChannelResult>({
         hint: 'Use --info subscription_count for the number of connections',
       });
     }
+    if (info.includes('cache') && !isCacheChannel(name)) {
+      throw new UsageError(`--info cache applies to cache channels only; "${name}" is not one`, {
+        hint: `Cache channels are named ${CACHE_PREFIXES.map((p) => `${p}…`).join(', ')}`,
+      });
+    }
     const broadcast = await openBroadcast(ctx, options);
     try {
       const body = await broadcast.driver.get<Record<string, unknown>>(`/channels/${name}`, info.length > 0 ? { info: info.join(',') } : {});
-      return { result: { connection: broadcast.connectionName, name, occupied: body?.occupied === true, ...channelAttributes(body) } };
+      if (info.includes('cache') && !(body && 'cache' in body)) {
+        // Reverb leaves `cache` out when nothing is cached; soketi 1.6 never reports it.
+        ctx.io.note('note: the server reported no cached event: nothing is cached, or it does not answer --info cache (soketi 1.6 does not)');
+      }
+      return { result: { connection: broadcast.connectionName, occupied: body?.occupied === true, ...channelSummary(name, body) } };
     } finally {
       broadcast.close();
     }
@@ -35,10 +44,10 @@ export default defineCommand<ChannelResult>({
 
   render(io, result) {
     const s = io.style;
-    io.out(`${s.bold(result.name)}  ${result.occupied ? s.green('occupied') : s.dim('not occupied')}`);
-    const labels = { userCount: 'users', subscriptionCount: 'subscriptions', cache: 'cache' } as const;
-    for (const key of Object.keys(labels) as (keyof typeof labels)[]) {
-      if (result[key] !== undefined) io.out(`  ${labels[key].padEnd(20)} ${typeof result[key] === 'object' ? JSON.stringify(result[key]) : String(result[key])}`);
-    }
+    const marker = result.cacheChannel ? `  ${s.cyan('cache channel')}` : '';
+    io.out(`${s.bold(result.name)}  ${result.occupied ? s.green('occupied') : s.dim('not occupied')}${marker}`);
+    if (result.userCount !== undefined) io.out(`  ${'users'.padEnd(20)} ${result.userCount}`);
+    if (result.subscriptionCount !== undefined) io.out(`  ${'subscriptions'.padEnd(20)} ${result.subscriptionCount}`);
+    if ('cache' in result) io.out(`  ${'cached event'.padEnd(20)} ${describeCache(result.cache)}`);
   },
 });

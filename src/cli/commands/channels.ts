@@ -1,4 +1,5 @@
 /** `broadcast channels`: the occupied channels (HTTP API `GET /channels`). */
+import { channelAttributes, isCacheChannel, type ChannelAttributes } from '../../core/channels.js';
 import { UsageError } from '../../core/errors.js';
 import { channelNameProblem } from '../../core/validation.js';
 import { defineCommand } from '../command.js';
@@ -11,12 +12,11 @@ export interface ChannelsOptions extends NetworkOptions {
   info?: string;
 }
 
-/** One occupied channel: its name and the attributes asked for with --info. */
-export interface ChannelSummary {
+/** One occupied channel: its name, whether it is a cache channel, and the attributes asked for with --info. */
+export interface ChannelSummary extends ChannelAttributes {
   name: string;
-  userCount?: number;
-  subscriptionCount?: number;
-  cache?: unknown;
+  /** A cache channel (`cache-`, `private-cache-`, `private-encrypted-cache-`, `presence-cache-`), from its name. */
+  cacheChannel: boolean;
 }
 
 export interface ChannelsResult {
@@ -41,13 +41,23 @@ export function parseInfo(value: string | undefined): string[] {
   return attributes;
 }
 
-/** The HTTP API's snake_case channel attributes as the CLI's camelCase fields (`occupied` dropped: implied). */
-export function channelAttributes(attributes: Record<string, unknown> | undefined): Omit<ChannelSummary, 'name'> {
-  const out: Omit<ChannelSummary, 'name'> = {};
-  if (typeof attributes?.user_count === 'number') out.userCount = attributes.user_count;
-  if (typeof attributes?.subscription_count === 'number') out.subscriptionCount = attributes.subscription_count;
-  if (attributes?.cache !== undefined) out.cache = attributes.cache;
-  return out;
+/** A channel's summary from the server's attributes for it. */
+export function channelSummary(name: string, attributes: Record<string, unknown> | undefined): ChannelSummary {
+  return { name, cacheChannel: isCacheChannel(name), ...channelAttributes(attributes) };
+}
+
+/**
+ * A cache channel's cached event as one line: `price.updated {"eur":1.1} (expires in 1800 s)`. Servers give it
+ * as `{event, data, ttl}` (`data` a JSON string) or as the event Reverb stored; `null` means nothing is cached.
+ */
+export function describeCache(cache: unknown): string {
+  if (cache === null) return 'nothing cached';
+  if (typeof cache !== 'object' || Array.isArray(cache)) return JSON.stringify(cache);
+  const { event, data, ttl } = cache as { event?: unknown; data?: unknown; ttl?: unknown };
+  if (typeof event !== 'string') return JSON.stringify(cache);
+  const shown = typeof data === 'string' ? data : JSON.stringify(data ?? null);
+  const clipped = shown.length > 120 ? `${shown.slice(0, 120)}…` : shown;
+  return `${event} ${clipped}${typeof ttl === 'number' ? ` (expires in ${ttl} s)` : ''}`;
 }
 
 interface ChannelsResponse {
@@ -73,7 +83,7 @@ export default defineCommand<ChannelsResult>({
       if (info.length > 0) params.info = info.join(',');
       const body = await broadcast.driver.get<ChannelsResponse>('/channels', params);
       const channels = Object.entries(body?.channels ?? {})
-        .map(([name, attributes]) => ({ name, ...channelAttributes(attributes) }))
+        .map(([name, attributes]) => channelSummary(name, attributes))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       return { result: { connection: broadcast.connectionName, prefix: options.prefix ?? null, channels } };
     } finally {
@@ -87,8 +97,15 @@ export default defineCommand<ChannelsResult>({
       return;
     }
     const columns = (['userCount', 'subscriptionCount', 'cache'] as const).filter((k) => channels.some((c) => c[k] !== undefined));
-    const header = { userCount: 'users', subscriptionCount: 'subscriptions', cache: 'cache' };
-    printTable(io, ['channel', ...columns.map((k) => header[k])], channels.map((c) => [c.name, ...columns.map((k) => String(c[k] ?? ''))]));
+    const header = { userCount: 'users', subscriptionCount: 'subscriptions', cache: 'cached event' };
+    const cell = (c: ChannelSummary, k: (typeof columns)[number]) => (c[k] === undefined ? '' : k === 'cache' ? describeCache(c.cache) : String(c[k]));
+    // The kind column only when a cache channel is listed: the other kinds are plain from the names' prefixes.
+    const kind = channels.some((c) => c.cacheChannel);
+    printTable(
+      io,
+      ['channel', ...(kind ? ['kind'] : []), ...columns.map((k) => header[k])],
+      channels.map((c) => [c.name, ...(kind ? [c.cacheChannel ? 'cache' : ''] : []), ...columns.map((k) => cell(c, k))]),
+    );
     io.note(io.errStyle.dim(`${channels.length} occupied channel${channels.length === 1 ? '' : 's'}`));
   },
 });

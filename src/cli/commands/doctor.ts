@@ -1,6 +1,7 @@
 /**
  * `broadcast doctor`: checks a setup end to end, one check after the other: the config, the connection, the
- * server, the credentials, a WebSocket subscription, a round trip, the auth route. Each check passes, warns,
+ * server, this machine's clock against the server's, the credentials, a WebSocket subscription, a round trip,
+ * the auth route. Each check passes, warns,
  * fails or is skipped (when a check it depends on did not pass), so an unreachable server ends the run within
  * one request timeout. Any failed check makes the outcome `checks_failed` (exit 1).
  *
@@ -12,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import type { Broadcast } from '../../core/broadcast.js';
 import { connectionUrl, ENV_VARS, resolveConnection, secretsOf, type BroadcastConfig, type PusherConnection } from '../../config/schema.js';
 import { BroadcastError } from '../../core/errors.js';
+import { CLOCK_FIX, describeSkew, TIMESTAMP_WINDOW_S } from '../../transport/rejection.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import type { CloseCode, ReceivedEvent, Subscriber } from '../../subscriber.js';
 import { defineCommand } from '../command.js';
@@ -31,6 +33,8 @@ export interface Check {
   latencyMs?: number;
   /** websocket: the close code the server refused the connection with, explained. */
   closeCode?: CloseCode;
+  /** clock: this machine's clock minus the server's (from its `Date` header), in seconds. */
+  clockSkewSeconds?: number;
 }
 
 export interface DoctorResult {
@@ -97,6 +101,8 @@ interface Findings {
   broadcast?: Broadcast;
   connection?: PusherConnection;
   reachable?: boolean;
+  /** The server's `Date` header and when (this machine's clock, ms) its answer was half-way. */
+  serverDate?: { header: string | null; localMs: number };
   credentials?: boolean;
   websocket?: { subscriber: Subscriber; channel: string; events: EventEmitter };
 }
@@ -116,6 +122,7 @@ const STEPS: Step[] = [
   { name: 'config', run: checkConfig },
   { name: 'connection', needs: (found) => (found.config ? undefined : 'the config did not load'), run: checkConnection },
   { name: 'server', needs: (found) => (found.connection ? undefined : 'no usable connection'), run: checkServer },
+  { name: 'clock', needs: serverNeeded, run: checkClock },
   { name: 'credentials', needs: serverNeeded, run: checkCredentials },
   { name: 'websocket', needs: serverNeeded, run: checkWebSocket },
   {
@@ -194,10 +201,12 @@ async function checkConnection(ctx: Context, { config }: Findings, limits: Limit
 async function checkServer(ctx: Context, { connection }: Findings, { timeoutMs }: Limits): ReturnType<Step['run']> {
   const url = connectionUrl(connection!);
   const started = performance.now();
+  const sentAt = Date.now();
   try {
     const res = await fetch(`${url}/`, { signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), ctx.signal]) });
+    const serverDate = { header: res.headers.get('date'), localMs: (sentAt + Date.now()) / 2 };
     await res.arrayBuffer().catch(() => undefined);
-    return { check: { status: 'pass', detail: `${url} answered HTTP ${res.status} in ${since(started)} ms` }, found: { reachable: true } };
+    return { check: { status: 'pass', detail: `${url} answered HTTP ${res.status} in ${since(started)} ms` }, found: { reachable: true, serverDate } };
   } catch (error) {
     return {
       check: {
@@ -207,6 +216,36 @@ async function checkServer(ctx: Context, { connection }: Findings, { timeoutMs }
       },
     };
   }
+}
+
+/** Past this many seconds off the server's clock, the clock check warns (it fails past Pusher's window). */
+const CLOCK_WARN_S = 30;
+
+/**
+ * This machine's clock against the server's `Date` header (whole seconds, so within about a second): Pusher
+ * Channels refuses requests signed more than 600 s off its clock. soketi and Reverb do not check, but webhooks'
+ * age checks and logs suffer from a wrong clock all the same.
+ */
+async function checkClock(_ctx: Context, { serverDate }: Findings): ReturnType<Step['run']> {
+  const server = serverDate?.header ? Date.parse(serverDate.header) : Number.NaN;
+  if (!serverDate || Number.isNaN(server)) {
+    return { check: { status: 'skip', detail: 'skipped: the server sent no Date header to compare with' } };
+  }
+  // The header is cut to the second: the server's time was, on average, half a second past it.
+  const skew = Math.round((serverDate.localMs - (server + 500)) / 1000);
+  const off = `this machine's clock is ${describeSkew(skew)} the server's`;
+  if (Math.abs(skew) <= CLOCK_WARN_S) {
+    return { check: { status: 'pass', detail: Math.abs(skew) <= 1 ? 'this machine\'s clock agrees with the server\'s (within 1 s)' : off, clockSkewSeconds: skew } };
+  }
+  const fail = Math.abs(skew) > TIMESTAMP_WINDOW_S;
+  return {
+    check: {
+      status: fail ? 'fail' : 'warn',
+      detail: `${off}${fail ? `: Pusher Channels refuses requests signed more than ${TIMESTAMP_WINDOW_S} s off its clock` : ''}`,
+      hint: `${CLOCK_FIX}. Pusher Channels refuses requests signed more than ${TIMESTAMP_WINDOW_S} s off (soketi and Reverb do not check)`,
+      clockSkewSeconds: skew,
+    },
+  };
 }
 
 /** A signed HTTP API call is accepted (app id and secret). */

@@ -1,6 +1,6 @@
 /** `broadcast emit <channels> <event>`, `broadcast emit <EventClass>`, and (emit-file.ts) `broadcast emit --file`. */
 import type { Broadcast, BroadcastResult, PreparedBroadcast } from '../../core/broadcast.js';
-import { prefixTypo } from '../../core/channels.js';
+import { prefixTypo, type ChannelAttributes } from '../../core/channels.js';
 import { BroadcastError, ConfigError, UsageError, ValidationError } from '../../core/errors.js';
 import type { EventClass } from '../../core/events.js';
 import { missingFieldMark } from '../../core/validation.js';
@@ -12,6 +12,10 @@ import { closestName, describeEvent, loadRegistry } from '../registry.js';
 import type { BulkEmitResult, BulkDryRunResult } from './emit-file.js';
 
 export interface EmitOptions extends SendingOptions {
+  /** --file: skip what an earlier run of this input to this server confirmed (its journal). */
+  resume?: boolean;
+  /** --file: replace an existing, non-empty --failed-out file. */
+  force?: boolean;
   /** Undefined when not given: `{}` for a single event; refused with --file. */
   data?: string;
   socketId?: string;
@@ -24,6 +28,8 @@ export interface EmitOptions extends SendingOptions {
   rate?: number;
   /** Send to this signed-in user (#server-to-user-<id>) instead of channels: emit-user.ts. */
   user?: string;
+  /** Ask the server for counts per channel (the HTTP API's `info`): `user_count,subscription_count`. */
+  info?: string;
 }
 
 /** What a single emit sent (or, with --dry-run, would send: `delivered` false). */
@@ -33,6 +39,8 @@ export interface EmitResult extends BroadcastResult {
   bytes: number;
   /** What was warned about on stderr (near-miss channel prefixes); empty when nothing was. */
   warnings: string[];
+  /** With --info: the counts the server returned, per channel (empty when it returned none, as soketi does). */
+  info?: Record<string, ChannelAttributes>;
 }
 
 export type EmitCommandResult = EmitResult | BulkEmitResult | BulkDryRunResult;
@@ -45,7 +53,8 @@ export default defineCommand<EmitCommandResult>({
     refuseIgnoredFlags(options);
     if (options.user !== undefined) return (await import('./emit-user.js')).runEmitToUser(ctx, target, event, { ...options, user: options.user });
     // --file (and the options that only go with it) belong to the bulk path.
-    if (options.file !== undefined || options.failedOut !== undefined || options.concurrency !== undefined || options.rate !== undefined) {
+    const bulkOnly = options.failedOut !== undefined || options.concurrency !== undefined || options.rate !== undefined || options.resume || options.force;
+    if (options.file !== undefined || bulkOnly) {
       bulk = await import('./emit-file.js');
       return bulk.runBulk(ctx, target, event, options);
     }
@@ -54,16 +63,17 @@ export default defineCommand<EmitCommandResult>({
         hint: "broadcast emit orders order.shipped --data '{\"id\":1}'",
       });
     }
+    const info = options.info === undefined ? undefined : splitList(options.info, '--info');
     const data = options.data === undefined ? {} : await readJsonOption(ctx, options.data, '--data');
     const broadcast = await openBroadcast(ctx, options);
     try {
       refuseUnconfiguredInCi(ctx, broadcast, options);
       let prepared: PreparedBroadcast;
       if (event === undefined) {
-        prepared = await prepareEventClass(ctx, broadcast, target, data, options);
+        prepared = await prepareEventClass(ctx, broadcast, target, data, options, info);
       } else {
         await refuseEventClassWithEvent(ctx, broadcast, target, event);
-        prepared = await broadcast.prepare(splitList(target, 'channel'), event, data, { socketId: options.socketId });
+        prepared = await broadcast.prepare(splitList(target, 'channel'), event, data, { socketId: options.socketId, ...(info ? { info } : {}) });
       }
       const typos = channelTypos(ctx.io, options);
       for (const channel of prepared.channels) {
@@ -89,7 +99,16 @@ export default defineCommand<EmitCommandResult>({
  * added to a real command line.)
  */
 function refuseIgnoredFlags(options: EmitOptions): void {
+  if (options.info !== undefined && options.user !== undefined) {
+    throw new UsageError('--info does not apply with --user: a user\'s channel has no counts to report');
+  }
   if (options.file === undefined) return;
+  if (options.info !== undefined) {
+    // Bulk sending (src/bulk) does not collect the answers' counts.
+    throw new UsageError('--info does not apply with --file: bulk sending does not collect counts', {
+      hint: 'Ask for one event\'s counts with a single emit: broadcast emit presence-room order.shipped --info user_count',
+    });
+  }
   if (options.data !== undefined) {
     throw new UsageError('--data does not apply with --file; each line carries its own "data"', {
       hint: 'Each line: {"channel":"orders","event":"order.shipped","data":{...}}',
@@ -196,6 +215,7 @@ function emitResult(broadcast: Broadcast, prepared: PreparedBroadcast, sent: Bro
     bytes: prepared.bytes,
     data: prepared.data,
     warnings,
+    ...(sent?.info ? { info: sent.info } : {}),
   };
 }
 
@@ -205,6 +225,7 @@ async function prepareEventClass(
   name: string,
   data: unknown,
   options: EmitOptions,
+  info: string[] | undefined,
 ): Promise<PreparedBroadcast> {
   const registry = await loadRegistry(broadcast.config, { baseDir: projectDir(ctx, broadcast), configPath: broadcast.configPath });
   const found = registry.events.find((e) => e.name === name);
@@ -226,7 +247,7 @@ async function prepareEventClass(
     throw new UsageError(`Could not create ${name} from --data: ${(error as Error).message}`, { cause: error });
   }
   try {
-    return await broadcast.prepare(instance, { socketId: options.socketId });
+    return await broadcast.prepare(instance, { socketId: options.socketId, ...(info ? { info } : {}) });
   } catch (error) {
     const input = { name, eventClass: found.eventClass, data: data as Record<string, unknown>, given: options.data !== undefined };
     if (error instanceof ValidationError && typeof error.details?.channel === 'string' && error.details.eventClass !== undefined) {
@@ -309,6 +330,7 @@ function renderSingle(io: Io, r: EmitResult): void {
   } else if (r.driver === 'null') {
     io.out(`discarded ${s.bold(r.event)} for ${channels} (connection "${r.connection}")`);
   }
+  if (r.info) renderInfo(io, r);
   // The log driver has already written the event, as the command ran.
   for (const { channel, reason } of r.skipped) io.warn(`skipped ${channel}: ${reason}`);
   if (r.dryRun) return;
@@ -319,6 +341,22 @@ function renderSingle(io: Io, r: EmitResult): void {
     );
   } else if (r.driver === 'null') {
     io.note(`note: connection "${r.connection}" discards events; nothing was delivered.`);
+  }
+}
+
+/** The counts the server returned with the event (--info), one channel a line; a note when it returned none. */
+function renderInfo(io: Io, r: EmitResult): void {
+  const entries = Object.entries(r.info ?? {});
+  const width = Math.max(...entries.map(([name]) => name.length));
+  for (const [name, counts] of entries) {
+    const parts = [
+      counts.userCount !== undefined && `${counts.userCount} user${counts.userCount === 1 ? '' : 's'}`,
+      counts.subscriptionCount !== undefined && `${counts.subscriptionCount} subscription${counts.subscriptionCount === 1 ? '' : 's'}`,
+    ].filter(Boolean);
+    io.out(`  ${name.padEnd(width)}  ${parts.join(', ') || io.style.dim('no counts')}`);
+  }
+  if (entries.length === 0 && r.driver === 'pusher') {
+    io.note('note: the server returned no counts: soketi 1.6 ignores --info (Pusher Channels and Reverb answer it)');
   }
 }
 
