@@ -69,3 +69,9 @@ export type {
 } from './webhook/events.js';
 export { createWebhookHandler, createFetchWebhookHandler } from './webhook/handler.js';
 export type { WebhookHandlerOptions, NodeWebhookHandlerOptions, WebhookContext, WebhookRejection } from './webhook/handler.js';
+export { createFetchAuthHandler } from './auth/fetch-handler.js';
+export type { FetchAuthHandler, FetchAuthHandlerOptions } from './auth/fetch-handler.js';
+export { ECHO_AUTH_ROUTE } from './auth/routes.js';
+export { socketIdFrom } from './auth/socket-id.js';
+export type { SocketIdSource, HeaderRecord } from './auth/socket-id.js';
+export { echoEventName, ECHO_NAMESPACE } from './core/echo.js';

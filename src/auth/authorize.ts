@@ -9,7 +9,7 @@ import type { BroadcastUser } from '../config/schema.js';
 import { ConfigError } from '../core/errors.js';
 import { channelNameProblem, isValidSocketId } from '../core/validation.js';
 import { decideRules, isThenable, rulesOf, type CompiledRule, type RuleDecision } from './rules.js';
-import { createSigner, presenceChannelData, signSubscription, type AuthCredentials, type ChannelAuth, type Signer } from './sign.js';
+import { createSigner, presenceChannelData, routeSigner, type AuthCredentials, type ChannelAuth, type RouteSigner, type Signer } from './sign.js';
 
 /** Stable error codes in auth responses (`{ "error": { "code", "message" } }`). */
 export type AuthErrorCode =
@@ -115,7 +115,7 @@ export async function authorize(broadcast: Broadcast, socketId: unknown, channel
   const rules = rulesOf(broadcast.config);
   const invalid = checkSubscription(socketId, channelName);
   if (invalid) return invalid;
-  return decideSubscription(signer, rules, socketId as string, channelName as string, user);
+  return decideSubscription(routeSigner(signer), rules, socketId as string, channelName as string, user);
 }
 
 const signers = new WeakMap<Broadcast, Signer>();
@@ -132,9 +132,10 @@ export function signerOf(broadcast: Broadcast): Signer {
 
 /**
  * The decision for a subscription whose socket id and channel name `checkSubscription` accepted: the user
- * check, the rules, the signature. Synchronous unless a rule returns a promise (the auth handler's hot path).
+ * check, the rules, the signature. Synchronous unless a rule returns a promise or the signer is asynchronous
+ * (Web Crypto): the Node handler's hot path costs no promise.
  */
-export function decideSubscription(signer: Signer, rules: readonly CompiledRule[], socketId: string, channel: string, user: unknown): AuthorizeResult | Promise<AuthorizeResult> {
+export function decideSubscription(signer: RouteSigner, rules: readonly CompiledRule[], socketId: string, channel: string, user: unknown): AuthorizeResult | Promise<AuthorizeResult> {
   if (user === null || user === undefined || user === false) return failure(403, 'unauthenticated', 'No authenticated user');
   if (!isBroadcastUser(user)) {
     return failure(403, 'unauthenticated', 'No authenticated user', {
@@ -146,7 +147,7 @@ export function decideSubscription(signer: Signer, rules: readonly CompiledRule[
   return signDecision(signer, socketId, channel, user, decision);
 }
 
-function signDecision(signer: Signer, socketId: string, channel: string, user: BroadcastUser, decision: RuleDecision): AuthorizeResult {
+function signDecision(signer: RouteSigner, socketId: string, channel: string, user: BroadcastUser, decision: RuleDecision): AuthorizeResult | Promise<AuthorizeResult> {
   if (!decision.allowed) {
     return failure(403, 'forbidden', FORBIDDEN_MESSAGE, decision.reason === 'error' ? { rule: decision.rule, cause: decision.error } : { rule: decision.rule });
   }
@@ -160,11 +161,14 @@ function signDecision(signer: Signer, socketId: string, channel: string, user: B
       return failure(403, 'forbidden', FORBIDDEN_MESSAGE, { rule: decision.rule, cause: error });
     }
   }
-  try {
-    const body = signSubscription(signer, socketId, channel, type, channelData);
+  const signed = (body: ChannelAuth): AuthorizeSuccess => {
     const result: AuthorizeSuccess = { ok: true, status: 200, body, channel };
     if (decision.rule) result.rule = decision.rule;
     return result;
+  };
+  try {
+    const body = signer.subscription(socketId, channel, type, channelData);
+    return isThenable(body) ? (body as Promise<ChannelAuth>).then(signed) : signed(body as ChannelAuth);
   } catch (error) {
     if (error instanceof ConfigError) {
       return failure(500, 'encryption_not_configured', 'Encrypted channels are not configured on this server', { cause: error });

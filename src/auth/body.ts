@@ -7,16 +7,6 @@ import { performance } from 'node:perf_hooks';
 import type { AuthorizeFailure } from './authorize.js';
 import { responseHeaders, send } from './response.js';
 
-/** Default body limit: a subscription request is about 100 bytes. */
-export const DEFAULT_MAX_BODY_BYTES = 8 * 1024;
-
-/**
- * Default time for the whole body to arrive once the handler starts reading it. A subscription request
- * fits in one packet; a body still trickling in after 10 s is a stalled or slowloris client (Node's own
- * `server.requestTimeout` would hold it for 5 minutes).
- */
-export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
-
 /**
  * After refusing a body it has not read (413, or another refusal of a large or chunked body), the handler
  * sends the answer with `Connection: close` but keeps reading and discarding the rest of the body, up to

@@ -1,6 +1,8 @@
 /**
- * The auth route definitions, like Masonite's `Broadcast.routes()` and Laravel's `Broadcast::routes()`, and the
- * user authentication route, like Laravel's `Broadcast::userRoutes()` (`/broadcasting/user-auth`, which Echo uses).
+ * The auth route definitions, like Masonite's `Broadcast.routes()` and Laravel's `Broadcast::routes()`: the
+ * configured route (`/broadcasting/authorize`, Masonite's, by default) and Laravel Echo's default
+ * `/broadcasting/auth`, so an Echo front end works without setting `authEndpoint`; and the user authentication
+ * route, like Laravel's `Broadcast::userRoutes()` (`/broadcasting/user-auth`, which Echo uses).
  */
 import { DEFAULT_AUTH_ROUTE, type BroadcastConfig } from '../config/schema.js';
 import { ConfigError } from '../core/errors.js';
@@ -8,12 +10,20 @@ import { ConfigError } from '../core/errors.js';
 export interface RoutesOptions {
   /** Path of the auth route (default: config `auth.route`, else `/broadcasting/authorize`). */
   authRoute?: string;
+  /**
+   * Also answer `/broadcasting/auth`, Laravel Echo's default `authEndpoint` (default true). Nothing changes
+   * when the auth route is that path already.
+   */
+  echoAuthRoute?: boolean;
 }
 
 export interface UserRoutesOptions {
   /** Path of the user authentication route (default `/broadcasting/user-auth`, Laravel Echo's). */
   userAuthRoute?: string;
 }
+
+/** Where Laravel Echo posts channel authorization when its `authEndpoint` is not set. */
+export const ECHO_AUTH_ROUTE = '/broadcasting/auth';
 
 /** Where pusher-js's `signin()` posts, as Laravel names it (Echo's `userAuthentication.endpoint`). */
 export const DEFAULT_USER_AUTH_ROUTE = '/broadcasting/user-auth';
@@ -33,6 +43,7 @@ export interface RouteDefinition {
 }
 
 export const AUTH_ROUTE_NAME = 'broadcasting.authorize';
+export const ECHO_AUTH_ROUTE_NAME = 'broadcasting.auth';
 export const USER_AUTH_ROUTE_NAME = 'broadcasting.user-auth';
 
 const PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
@@ -69,18 +80,36 @@ function middlewareOf(config: BroadcastConfig): string[] {
   return [...middleware];
 }
 
+/**
+ * The channel authorization routes: the configured one, then Echo's `/broadcasting/auth` (unless it is the
+ * same path or `echoAuthRoute: false`). One handler answers both.
+ */
 export function authRoutes(config: BroadcastConfig, options: RoutesOptions = {}): RouteDefinition[] {
-  return [
+  const path = authRoutePath(config, options);
+  const middleware = middlewareOf(config);
+  const routes: RouteDefinition[] = [
     {
       method: 'POST',
-      path: authRoutePath(config, options),
+      path,
       name: AUTH_ROUTE_NAME,
       handler: 'createAuthHandler',
-      middleware: middlewareOf(config),
+      middleware,
       csrfExempt: true,
       description: 'Signs private and presence channel subscriptions for pusher-js and Laravel Echo',
     },
   ];
+  if (options.echoAuthRoute !== false && path !== ECHO_AUTH_ROUTE) {
+    routes.push({
+      method: 'POST',
+      path: ECHO_AUTH_ROUTE,
+      name: ECHO_AUTH_ROUTE_NAME,
+      handler: 'createAuthHandler',
+      middleware: [...middleware],
+      csrfExempt: true,
+      description: "The same channel authorization at Laravel Echo's default authEndpoint",
+    });
+  }
+  return routes;
 }
 
 /** The user authentication route (pusher-js `signin()`), answered by the same handler. */

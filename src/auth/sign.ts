@@ -64,6 +64,11 @@ export function stringToSign(socketId: string, channel: string, channelData?: st
   return channelData === undefined ? `${socketId}:${channel}` : `${socketId}:${channel}:${channelData}`;
 }
 
+/** The text a user sign-in signs: `<socket_id>::user::<user_data>`. */
+export function userStringToSign(socketId: string, userDataText: string): string {
+  return `${socketId}::user::${userDataText}`;
+}
+
 /** `<key>:<signature>` for a private or presence channel. `channelData` is signed byte for byte. */
 export function signChannel(credentials: AuthCredentials, socketId: string, channel: string, channelData?: string): string {
   return `${credentials.key}:${hmacHex(credentials.secret, stringToSign(socketId, channel, channelData))}`;
@@ -92,6 +97,27 @@ export interface Signer {
   hmacKey: KeyObject;
   masterKey?: Buffer;
   connectionName?: string;
+}
+
+/**
+ * What the auth routes sign with: the subscription body and the user sign-in signature, synchronously
+ * (node:crypto, `routeSigner`) or as promises (Web Crypto, `createWebSigner` in web-sign.ts). Internal.
+ */
+export interface RouteSigner {
+  key: string;
+  /** As `signSubscription`; throws a ConfigError at once (never a rejected promise) for an encrypted channel without a master key. */
+  subscription(socketId: string, channel: string, type: ChannelType, channelData?: string): ChannelAuth | Promise<ChannelAuth>;
+  /** `<key>:<signature>` of `<socket_id>::user::<user_data>`. */
+  user(socketId: string, userDataText: string): string | Promise<string>;
+}
+
+/** The node:crypto RouteSigner over prepared credentials: everything synchronous. */
+export function routeSigner(signer: Signer): RouteSigner {
+  return {
+    key: signer.key,
+    subscription: (socketId, channel, type, channelData) => signSubscription(signer, socketId, channel, type, channelData),
+    user: (socketId, userDataText) => `${signer.key}:${hmacHex(signer.hmacKey, userStringToSign(socketId, userDataText))}`,
+  };
 }
 
 export function createSigner(credentials: AuthCredentials & { connectionName?: string }): Signer {

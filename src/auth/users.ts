@@ -8,7 +8,7 @@ import type { Broadcast } from '../core/broadcast.js';
 import { ConfigError, UsageError, ValidationError } from '../core/errors.js';
 import { LIMITS, validateEventName, validatePayloadSize, validateSocketId } from '../core/validation.js';
 import { credentialsOf, failure, isBroadcastUser, type AuthorizeFailure } from './authorize.js';
-import { hmacHex, verifyAuthSignature, type AuthCredentials, type AuthVerification } from './sign.js';
+import { hmacHex, userStringToSign, verifyAuthSignature, type AuthCredentials, type AuthVerification, type RouteSigner } from './sign.js';
 
 /** The channel a signed-in user's connections receive server messages on; the user id follows it. */
 export const USER_CHANNEL_PREFIX = '#server-to-user-';
@@ -87,10 +87,7 @@ export function userData(user: UserAuthInput): string {
   return text;
 }
 
-/** The text a user sign-in signs: `<socket_id>::user::<user_data>`. */
-export function userStringToSign(socketId: string, userDataText: string): string {
-  return `${socketId}::user::${userDataText}`;
-}
+export { userStringToSign };
 
 /** `<key>:<signature>` over `user_data` for a socket; `userDataText` is signed byte for byte. */
 export function signUser(credentials: SigningKey, socketId: string, userDataText: string): string {
@@ -204,11 +201,11 @@ export type UserDataFields = Pick<UserAuthInput, 'user_info' | 'watchlist'>;
  * 500 `invalid_user` when the app's user data breaks Pusher's rules (an id with a space, 101 watched ids).
  */
 export function decideUserSignIn(
-  credentials: SigningKey,
+  signer: Pick<RouteSigner, 'user'>,
   socketId: string,
   user: unknown,
   fields: UserDataFields | undefined,
-): { ok: true; status: 200; body: UserAuth } | AuthorizeFailure {
+): UserSignInResult | Promise<UserSignInResult> {
   if (user === null || user === undefined || user === false) return failure(403, 'unauthenticated', 'No authenticated user');
   if (!isBroadcastUser(user)) {
     return failure(403, 'unauthenticated', 'No authenticated user', {
@@ -219,10 +216,16 @@ export function decideUserSignIn(
   const input: UserAuthInput = fields === undefined
     ? { id: user.id, ...(own.user_info !== undefined ? { user_info: own.user_info } : {}), ...(own.watchlist !== undefined ? { watchlist: own.watchlist } : {}) }
     : { ...fields, id: user.id };
+  let text: string;
   try {
-    const text = userData(input);
-    return { ok: true, status: 200, body: { auth: signUser(credentials, socketId, text), user_data: text } };
+    text = userData(input);
   } catch (error) {
     return failure(500, 'invalid_user', 'The user cannot be signed in', { cause: error });
   }
+  const auth = signer.user(socketId, text);
+  if (typeof auth === 'string') return { ok: true, status: 200, body: { auth, user_data: text } };
+  return auth.then((signed) => ({ ok: true, status: 200, body: { auth: signed, user_data: text } }));
 }
+
+/** The user-auth route's answer: the signed body, or a refusal. */
+export type UserSignInResult = { ok: true; status: 200; body: UserAuth } | AuthorizeFailure;

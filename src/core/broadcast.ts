@@ -10,6 +10,7 @@ import type { PusherDriverOptions } from '../transport/pusher.js';
 import type { BulkInput, BulkResult, BulkSendOptions } from '../bulk/send.js';
 import type { LineRules } from '../bulk/ndjson.js';
 import { ConfigError, UsageError, ValidationError } from './errors.js';
+import { checkEchoNamespace, echoEventName } from './echo.js';
 import { isBroadcastEvent, type CanBroadcast } from './events.js';
 import { LIMITS, missingFieldMark, validateChannelName, validateEventName, validatePayloadSize, validateSocketId, validateTriggerInfo } from './validation.js';
 
@@ -34,6 +35,13 @@ export interface BroadcastOptions extends PusherDriverOptions {
    * BROADCAST_MAX_PAYLOAD_KB). Default: the connection's, else 10 (Pusher Channels' limit).
    */
   maxPayloadKb?: number;
+  /**
+   * Name events as Laravel Echo listeners expect: with `echoNamespace: 'App\\Events'` (Echo's default), the
+   * event `OrderShipped` is sent as `App\Events\OrderShipped`, which `listen('OrderShipped')` receives, and
+   * `.order.shipped` as `order.shipped`, which `listen('.order.shipped')` receives: write each name as the
+   * Echo listener does. Applies to `channel()` and `prepare()`. Default: names are sent as given.
+   */
+  echoNamespace?: string;
 }
 
 /** Options of `sendMany`. */
@@ -96,6 +104,7 @@ export class Broadcast {
     if (max !== undefined && !(typeof max === 'number' && max > 0 && Number.isFinite(max))) {
       throw new UsageError(`maxPayloadKb must be a positive number of KB, not ${JSON.stringify(max)}`);
     }
+    if (options.echoNamespace !== undefined) checkEchoNamespace(options.echoNamespace);
   }
 
   /** The payload limit in effect, in KB: the `maxPayloadKb` option, else the connection's, else Pusher's 10. */
@@ -181,6 +190,8 @@ export class Broadcast {
     skipped: PreparedBroadcast['skipped'],
     options: SendOptions,
   ): PreparedBroadcast {
+    const namespace = this.options.echoNamespace;
+    if (namespace !== undefined && typeof event === 'string') event = echoEventName(event, namespace);
     validateEventName(event);
     const unique = [...new Set(channels.map(validateChannelName))];
     if (unique.length === 0 && skipped.length === 0) throw new UsageError('No channels given');

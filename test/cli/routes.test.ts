@@ -31,8 +31,11 @@ describe('routes', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
-    expect(lines).toContain('  METHOD  PATH                    NAME                    HANDLER            MIDDLEWARE  CSRF-EXEMPT');
-    expect(lines).toContain('  POST    /api/broadcasting/auth  broadcasting.authorize  createAuthHandler  web, auth   yes');
+    expect(lines).toContain('  METHOD  PATH                     NAME                    HANDLER            MIDDLEWARE  CSRF-EXEMPT');
+    expect(lines).toContain('  POST    /api/broadcasting/auth   broadcasting.authorize  createAuthHandler  web, auth   yes');
+    // Laravel Echo's default authEndpoint and its user sign-in endpoint, answered by the same handler.
+    expect(lines).toContain('  POST    /broadcasting/auth       broadcasting.auth       createAuthHandler  web, auth   yes');
+    expect(lines).toContain('  POST    /broadcasting/user-auth  broadcasting.user-auth  createAuthHandler  web, auth   yes');
     expect(lines).toContain('  PATTERN           CHANNELS           PARAMS   DEFINED AT');
     expect(lines).toContain('  orders.{orderId}  private, presence  orderId  broadcast.config.ts:6');
     expect(lines).toContain('  room.{roomId}     presence           roomId   broadcast.config.ts:7');
@@ -55,6 +58,24 @@ describe('routes', () => {
           csrfExempt: true,
           description: expect.any(String),
         },
+        {
+          method: 'POST',
+          path: '/broadcasting/auth',
+          name: 'broadcasting.auth',
+          handler: 'createAuthHandler',
+          middleware: ['web', 'auth'],
+          csrfExempt: true,
+          description: expect.stringContaining('Laravel Echo'),
+        },
+        {
+          method: 'POST',
+          path: '/broadcasting/user-auth',
+          name: 'broadcasting.user-auth',
+          handler: 'createAuthHandler',
+          middleware: ['web', 'auth'],
+          csrfExempt: true,
+          description: expect.any(String),
+        },
       ],
       channels: [
         { pattern: 'orders.{orderId}', types: ['private', 'presence'], params: ['orderId'], definedAt: 'broadcast.config.ts:6' },
@@ -64,13 +85,19 @@ describe('routes', () => {
     });
   });
 
-  test('with no config: the default route, and a note that any authenticated user is authorized', async ({ project }) => {
+  test('with no config: the default routes (Masonite\'s, Echo\'s, the user route), and a note that any authenticated user is authorized', async ({ project }) => {
     const r = await runMain(['routes'], { cwd: project.dir });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('POST    /broadcasting/authorize  broadcasting.authorize  createAuthHandler  -           yes');
+    expect(r.stdout).toContain('POST    /broadcasting/auth       broadcasting.auth       createAuthHandler  -           yes');
+    expect(r.stdout).toContain('POST    /broadcasting/user-auth  broadcasting.user-auth  createAuthHandler  -           yes');
     expect(r.stdout).toContain('none: any authenticated user may subscribe to any private or presence channel');
     const json = await runMain(['routes', '--json'], { cwd: project.dir });
-    expect(jsonOf('routes', json.stdout)).toMatchObject({ ok: true, routes: [{ path: '/broadcasting/authorize', middleware: [] }], channels: [] });
+    expect(jsonOf('routes', json.stdout)).toMatchObject({
+      ok: true,
+      routes: [{ path: '/broadcasting/authorize', middleware: [] }, { path: '/broadcasting/auth' }, { path: '/broadcasting/user-auth' }],
+      channels: [],
+    });
   });
 
   test('refuses --connection, which it would ignore (exit 2)', async ({ project }) => {

@@ -140,7 +140,7 @@ describe('createAuthHandler with pusher-js, Laravel Echo and soketi', () => {
     await subscribe(grace, `private-orders.2-${id}`);
   });
 
-  it('Laravel Echo private() and join() authorize through the same route (authEndpoint set: Echo defaults to /broadcasting/auth)', async () => {
+  it('Laravel Echo private() and join() authorize through the configured route (authEndpoint set to it; echo.test.ts covers the default)', async () => {
     const { default: Echo } = (await import('laravel-echo')) as unknown as { default: new (options: Record<string, unknown>) => any };
     const echo = new Echo({
       broadcaster: 'pusher',

@@ -77,8 +77,14 @@ describe('authenticateUser', () => {
 
 describe('route definitions', () => {
   test('Broadcast.routes and Broadcast.userRoutes are static: no config, no connection', () => {
-    expect(Broadcast.routes({ authRoute: '/pusher/auth' })).toEqual([expect.objectContaining({ method: 'POST', path: '/pusher/auth', name: 'broadcasting.authorize', csrfExempt: true })]);
-    expect(Broadcast.routes()[0]!.path).toBe('/broadcasting/authorize');
+    expect(Broadcast.routes({ authRoute: '/pusher/auth' })).toEqual([
+      expect.objectContaining({ method: 'POST', path: '/pusher/auth', name: 'broadcasting.authorize', csrfExempt: true }),
+      // Laravel Echo's default authEndpoint, answered by the same handler.
+      expect.objectContaining({ method: 'POST', path: '/broadcasting/auth', name: 'broadcasting.auth', handler: 'createAuthHandler', csrfExempt: true }),
+    ]);
+    expect(Broadcast.routes().map((r) => r.path)).toEqual(['/broadcasting/authorize', '/broadcasting/auth']);
+    expect(Broadcast.routes({ authRoute: '/broadcasting/auth' }).map((r) => r.path)).toEqual(['/broadcasting/auth']);
+    expect(Broadcast.routes({ echoAuthRoute: false }).map((r) => r.path)).toEqual(['/broadcasting/authorize']);
     expect(Broadcast.userRoutes()).toEqual([expect.objectContaining({ method: 'POST', path: '/broadcasting/user-auth', name: 'broadcasting.user-auth', handler: 'createAuthHandler', csrfExempt: true })]);
     expect(Broadcast.userRoutes({ userAuthRoute: '/pusher/user-auth' })[0]!.path).toBe('/pusher/user-auth');
     expect(() => Broadcast.userRoutes({ userAuthRoute: 'no-slash' })).toThrow(/user authentication route "no-slash"/);
@@ -162,6 +168,9 @@ describe('the user authentication route of createAuthHandler', () => {
 
   test('the two routes must differ', () => {
     expect(() => createAuthHandler(new Broadcast({}, { env }), { user, authRoute: '/a', userAuthRoute: '/a' })).toThrow(ConfigError);
+    expect(() => createAuthHandler(new Broadcast({}, { env }), { user, userAuthRoute: '/broadcasting/auth' })).toThrow(expect.objectContaining({ hint: expect.stringContaining("Laravel Echo's default auth route") }));
+    expect(createAuthHandler(new Broadcast({}, { env }), { user, userAuthRoute: '/broadcasting/auth', echoAuthRoute: false }).routes.map((r) => r.path))
+      .toEqual(['/broadcasting/authorize', '/broadcasting/auth']);
     const handler = createAuthHandler(new Broadcast({}, { env }), { user, userAuthRoute: false });
     expect(handler.userRoute).toBeUndefined();
     expect(createAuthHandler(new Broadcast({}, { env }), { user }).userRoute?.path).toBe('/broadcasting/user-auth');

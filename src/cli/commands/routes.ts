@@ -1,10 +1,11 @@
 /**
- * `broadcast routes`: the auth routes a web app mounts and the channel authorization rules, like
- * `routes:list` and `channel:list` in Masonite and Laravel.
+ * `broadcast routes`: the auth routes a web app mounts (the configured channel authorization route, Laravel
+ * Echo's default `/broadcasting/auth`, and the user authentication route, all answered by one handler) and the
+ * channel authorization rules, like `routes:list` and `channel:list` in Masonite and Laravel.
  */
 import { readFile } from 'node:fs/promises';
 import { compileRules, type RuleChannelType } from '../../auth/rules.js';
-import { authRoutes, type RouteDefinition } from '../../auth/routes.js';
+import { authRoutes, userAuthRoutes, type RouteDefinition } from '../../auth/routes.js';
 import { displayPath, loadConfig } from '../../config/load.js';
 import { defineCommand } from '../command.js';
 import { refuseConnectionFlag } from '../input.js';
@@ -21,6 +22,7 @@ export interface ChannelRuleInfo {
 
 /** The auth routes a web app mounts, and the channel rules that decide who may subscribe. */
 export interface RoutesResult {
+  /** What `createAuthHandler` answers: the channel authorization routes, then the user authentication route. */
   routes: RouteDefinition[];
   channels: ChannelRuleInfo[];
 }
@@ -48,7 +50,7 @@ export default defineCommand<RoutesResult>({
   async run(ctx) {
     refuseConnectionFlag(ctx, 'routes');
     const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
-    const routes = authRoutes(loaded.config);
+    const routes = [...authRoutes(loaded.config), ...userAuthRoutes(loaded.config)];
     const rules = compileRules(loaded.config.channels);
     let source: string | undefined;
     if (loaded.filepath && rules.length > 0) source = await readFile(loaded.filepath, 'utf8').catch(() => undefined);
@@ -74,6 +76,7 @@ export default defineCommand<RoutesResult>({
       routes.map((r) => [r.method, r.path, r.name, r.handler, r.middleware.join(', ') || '-', r.csrfExempt ? 'yes' : 'no']),
       '  ',
     );
+    io.out(s.dim('  One handler answers them all: createAuthHandler (Node, Express, Fastify) or createFetchAuthHandler (Next.js, Hono, Bun, Deno, Workers).'));
     io.out('');
     io.out(s.bold('Channel rules'));
     if (channels.length === 0) {
