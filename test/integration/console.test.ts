@@ -141,6 +141,13 @@ describe.skipIf(!chromiumInstalled)('in a real browser', () => {
       expect(checks.map((c) => c.replace(/\d+ ms$/, 'N ms'))).toEqual(['config', 'serverN ms', 'credentialsN ms', 'websocketN ms', 'roundtripN ms']);
       await expect(page.locator('#checks li', { hasText: 'roundtrip' }).getAttribute('aria-label')).resolves.toMatch(/^roundtrip: pass\. .* \(\d+ ms\)$/);
       await expect(page.locator('#where').textContent()).resolves.toContain(`http://127.0.0.1:${server.port}`);
+      // Every control has a name: a <label for>, an aria-label or its own text.
+      const unnamed = await page.locator('input, select, textarea, button').evaluateAll((controls) =>
+        controls
+          .filter((c) => !((c as unknown as { labels?: { length: number } }).labels?.length || c.getAttribute('aria-label') || (c.tagName === 'BUTTON' && c.textContent!.trim())))
+          .map((c) => c.outerHTML),
+      );
+      expect(unnamed).toEqual([]);
     });
 
     it('lists a channel as soon as a client subscribes, with its count, and filters by prefix', async () => {
