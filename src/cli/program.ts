@@ -180,6 +180,21 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       .argument('<channel>', 'presence channel name'),
   ).action(run(() => import('./commands/users.js')));
 
+  program
+    .command('console')
+    .summary('a live admin page: channels, events, members, an event composer and a signer')
+    .description(
+      'Serve a live admin page for the connection\'s server on this machine and print its address (with its access\n' +
+        'token). It follows every occupied channel (joining presence channels as a member), and runs until Ctrl-C.',
+    )
+    .addOption(new Option('--port <n>', 'port to listen on (default: a free one)').argParser(intArg('--port', 0)))
+    .option('--host <address>', 'address to listen on; anything but 127.0.0.1/localhost is reachable from other machines', '127.0.0.1')
+    .option('--open', 'open the page in the default browser')
+    .option('--read-only', 'hide the event composer and refuse to send events')
+    .addOption(new Option('--interval <duration>', 'time between two polls of the channel list: 2s, 500ms (a bare number is seconds; default 2s)').argParser(durationArg('--interval', 's')))
+    .addOption(new Option('--max-channels <n>', 'most channels followed at once (default 100)').argParser(intArg('--max-channels')))
+    .action(run(() => import('./commands/console.js')));
+
   network(
     program
       .command('users:terminate')

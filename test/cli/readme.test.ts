@@ -25,7 +25,7 @@ const examples = block
   .filter((line) => line.startsWith('broadcast '));
 
 /** Commands that talk to a server, or read a file the example assumes: not run here. */
-const NEEDS_SERVER = new Set(['listen', 'channels', 'channel', 'users', 'doctor', 'webhook:verify', 'bench', 'auth:test', 'users:terminate', 'webhook:listen', 'webhook:send']);
+const NEEDS_SERVER = new Set(['listen', 'channels', 'channel', 'users', 'doctor', 'console', 'webhook:verify', 'bench', 'auth:test', 'users:terminate', 'webhook:listen', 'webhook:send']);
 const offline = examples.filter((line) => {
   const [, command, ...rest] = words(line);
   return !NEEDS_SERVER.has(command!) && !rest.includes('--file');

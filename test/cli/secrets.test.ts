@@ -110,6 +110,8 @@ add('channel', ['channel', 'bad channel!', ...NET], ['soketi', ...broken], { fai
 add('users', ['users', `presence-leak-${uid}`, ...NET], ['soketi', 'down'], { fails: true });
 add('users', ['users', `private-leak-${uid}`, ...NET], ['soketi'], { fails: true });
 add('doctor', ['doctor', ...NET], ['soketi', 'down', 'configFile', ...broken], { fails: true });
+// console serves until Ctrl-C: here only its failures to start (its page is scanned in test/integration/console.test.ts).
+add('console', ['console', '--connection', 'nope'], ['soketi', 'configFile', ...broken], { fails: true });
 add('webhook:verify', ['webhook:verify', '--signature', 'ab'.repeat(32)], ['soketi', 'configFile'], { fails: true, input: '{"time_ms":1,"events":[]}' });
 add('webhook:verify', ['webhook:verify', '--signature', 'not-hex', '--body', '@missing.json'], ['soketi', ...broken], { fails: true });
 add('bench', ['bench', '--events', '5', '--size', '10', ...NET], ['soketi', 'down'], { fails: true });
