@@ -234,7 +234,7 @@ async function connect(client: PusherInstance, target: Target, options: Subscrib
   } catch (error) {
     // Stop listening first, so the `disconnected` state below reaches no one.
     settled.abort();
-    client.disconnect();
+    disconnectForGood(client);
     throw error;
   } finally {
     settled.abort();
@@ -465,7 +465,7 @@ class NodeSubscriber implements Subscriber {
   private close(lost?: DeliveryError): void {
     if (this.life.signal.aborted) return;
     this.life.abort(lost);
-    this.client.disconnect();
+    disconnectForGood(this.client);
   }
 
   private open(name: string): PusherChannel {
@@ -542,4 +542,14 @@ function subscriptionError(channel: string, raw: unknown): DeliveryError {
 function onAbort(signal: AbortSignal, fn: () => void): void {
   if (signal.aborted) fn();
   else signal.addEventListener('abort', fn, { once: true });
+}
+
+/**
+ * Disconnects for good. pusher-js 8 can start connecting again after disconnect(): a handshake already in
+ * flight that answers "retry" (a server shutting down) schedules a new connection, and the process then never
+ * exits. A disconnected subscriber never reconnects.
+ */
+function disconnectForGood(client: PusherInstance): void {
+  client.disconnect();
+  (client.connection as unknown as { connect(): void }).connect = () => {};
 }
