@@ -63,17 +63,19 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       .option('--user <id>', 'send to the connections signed in as this user (#server-to-user-<id>): emit --user <id> <event>')
       .option('--dry-run', 'validate and print what would be sent, sending nothing')
       .option('--strict', 'refuse (exit 2) what is only a warning otherwise: a channel prefix that looks mistyped (privat-, Private-)')
-      .addOption(new Option('--max-payload-kb <n>', 'largest payload accepted, in KB (overrides BROADCAST_MAX_PAYLOAD_KB and the connection\'s maxPayloadKb; default 10)').argParser(positiveNumberArg('--max-payload-kb')))
+      .addOption(new Option('--max-payload-kb <n>', 'largest payload accepted, in KB (overrides BROADCAST_MAX_PAYLOAD_KB and the connection\'s maxPayloadKb; default: its server\'s, 10 on Pusher Channels)').argParser(positiveNumberArg('--max-payload-kb')))
       .option('-f, --file <path>', 'send the events of an NDJSON file (- for stdin), one per line')
       .option('--failed-out <file>', 'with --file: write events not confirmed sent here, as NDJSON')
       .addOption(new Option('--concurrency <n>', 'with --file: requests in flight').argParser(intArg('--concurrency')))
       .addOption(new Option('--rate <events/s>', 'with --file: at most this many events per second').argParser(intArg('--rate'))),
   ).action(run(() => import('./commands/emit.js')));
 
-  program
-    .command('config')
-    .summary('show the resolved configuration (secrets masked)')
-    .action(run(() => import('./commands/config.js')));
+  network(
+    program
+      .command('config')
+      .summary('show the resolved configuration (secrets masked), the server profile and the limits checked before sending')
+      .addOption(new Option('--max-payload-kb <n>', 'show the payload limit a command given this flag would use').argParser(positiveNumberArg('--max-payload-kb'))),
+  ).action(run(() => import('./commands/config.js')));
 
   program
     .command('auth:sign')
