@@ -1,4 +1,4 @@
-// Copy to broadcast.config.ts. Every value may also come from the environment (PUSHER_*), which wins.
+// Copy to broadcast.config.ts. Every value may also come from the environment (PUSHER_*, REVERB_*), which wins.
 import { defineConfig } from 'pusher-broadcast';
 
 export default defineConfig({
@@ -14,7 +14,9 @@ export default defineConfig({
       host: process.env.PUSHER_HOST ?? '127.0.0.1',
       port: Number(process.env.PUSHER_PORT ?? 6001),
       scheme: (process.env.PUSHER_SCHEME as 'http' | 'https' | undefined) ?? 'http',
-      maxPayloadKb: 10,
+      // Which server this is: its limits are checked before sending ('pusher': 10 KB, 'soketi': 100 KB, 'reverb').
+      server: 'soketi',
+      // Only where your server's limits differ from its defaults: maxPayloadKb: 200, limits: { channelNameLength: 250 },
     },
     log: { driver: 'log' },
   },

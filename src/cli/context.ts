@@ -1,8 +1,8 @@
 /** What every command gets: where it runs, its environment, its output, and the global options. */
 import path from 'node:path';
 import type { Broadcast } from '../core/broadcast.js';
-import { secretsOf, type Env } from '../config/schema.js';
-import { ConfigError, StoppedError } from '../core/errors.js';
+import { maxPayloadKbFromEnv, secretsOf, type Env } from '../config/schema.js';
+import { StoppedError } from '../core/errors.js';
 import type { StreamRecord } from './command.js';
 import type { Io } from './io.js';
 
@@ -75,20 +75,8 @@ export async function openBroadcast(ctx: Context, network: SendingOptions = {}):
       : {}),
   });
   io.addSecrets(secretsOf(broadcast.resolved.connection));
+  for (const note of broadcast.resolved.notes) io.note(`${io.errStyle.dim('note:')} ${note}`);
   return broadcast;
-}
-
-/** BROADCAST_MAX_PAYLOAD_KB: the payload limit without a config file (e.g. 100 for soketi in CI). */
-function maxPayloadKbFromEnv(env: Env): number | undefined {
-  const value = env.BROADCAST_MAX_PAYLOAD_KB?.trim();
-  if (value === undefined || value === '') return undefined;
-  const kb = Number(value);
-  if (!(kb > 0 && Number.isFinite(kb))) {
-    throw new ConfigError(`BROADCAST_MAX_PAYLOAD_KB must be a positive number of KB, not ${JSON.stringify(env.BROADCAST_MAX_PAYLOAD_KB)}`, {
-      hint: 'e.g. BROADCAST_MAX_PAYLOAD_KB=100 for soketi\'s default limit; Pusher Channels allows 10',
-    });
-  }
-  return kb;
 }
 
 /** The folder relative paths in the config are resolved against: the config file's, else the cwd. */

@@ -64,7 +64,7 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       .option('--dry-run', 'validate and print what would be sent, sending nothing')
       .option('--strict', 'refuse (exit 2) what is only a warning otherwise: a channel prefix that looks mistyped (privat-, Private-)')
       .option('--info <attributes>', 'print the counts the server returns per channel: user_count (presence channels only), subscription_count; Pusher bills such a request as two messages, soketi returns none')
-      .addOption(new Option('--max-payload-kb <n>', 'largest payload accepted, in KB (overrides BROADCAST_MAX_PAYLOAD_KB and the connection\'s maxPayloadKb; default 10)').argParser(positiveNumberArg('--max-payload-kb')))
+      .addOption(new Option('--max-payload-kb <n>', 'largest payload accepted, in KB (overrides BROADCAST_MAX_PAYLOAD_KB and the connection\'s maxPayloadKb; default: its server\'s, 10 on Pusher Channels)').argParser(positiveNumberArg('--max-payload-kb')))
       .option('-f, --file <path>', 'send the events of an NDJSON file (- for stdin), one per line')
       .option('--failed-out <file>', 'with --file: write events not confirmed sent here, as NDJSON')
       .option('--force', 'with --failed-out: replace the file if it already holds events')
@@ -73,10 +73,12 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
       .addOption(new Option('--rate <messages/s>', 'with --file: at most this many messages per second (one per channel per event, as Pusher counts them)').argParser(intArg('--rate'))),
   ).action(run(() => import('./commands/emit.js')));
 
-  program
-    .command('config')
-    .summary('show the resolved configuration (secrets masked)')
-    .action(run(() => import('./commands/config.js')));
+  network(
+    program
+      .command('config')
+      .summary('show the resolved configuration (secrets masked), the server profile and the limits checked before sending')
+      .addOption(new Option('--max-payload-kb <n>', 'show the payload limit a command given this flag would use').argParser(positiveNumberArg('--max-payload-kb'))),
+  ).action(run(() => import('./commands/config.js')));
 
   program
     .command('auth:sign')

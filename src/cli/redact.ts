@@ -4,8 +4,8 @@
  * and dependency-free, because src/cli/main.ts loads it at start-up.
  */
 
-/** Variables whose values are secrets (as in ENV_VARS in src/config.ts, not imported to keep start-up small). */
-const ENV_SECRET_VARS = ['PUSHER_APP_SECRET', 'PUSHER_ENCRYPTION_MASTER_KEY_BASE64'];
+/** Variables whose values are secrets (as in ENV_CONNECTIONS in src/config/schema.ts, not imported to keep start-up small). */
+const ENV_SECRET_VARS = ['PUSHER_APP_SECRET', 'PUSHER_ENCRYPTION_MASTER_KEY_BASE64', 'REVERB_APP_SECRET'];
 
 const secrets = new Set<string>();
 
@@ -14,7 +14,7 @@ export function registerSecrets(values: Iterable<unknown>): void {
   for (const value of values) if (typeof value === 'string' && value.length >= 4) secrets.add(value);
 }
 
-/** The secrets set in the environment (`PUSHER_APP_SECRET`, `PUSHER_ENCRYPTION_MASTER_KEY_BASE64`). */
+/** The secrets set in the environment (`PUSHER_APP_SECRET`, `PUSHER_ENCRYPTION_MASTER_KEY_BASE64`, `REVERB_APP_SECRET`). */
 export function envSecrets(env: Record<string, string | undefined>): string[] {
   return ENV_SECRET_VARS.map((name) => env[name]).filter((value): value is string => typeof value === 'string' && value.length >= 4);
 }

@@ -17,6 +17,8 @@ export const DEFAULTS = {
   maxPayloadKb: 10,
   /** `listen`: give up connecting or subscribing after this long (ms). */
   connectTimeoutMs: 10_000,
+  /** Longest time loading the config may take (a top-level await that never settles); BROADCAST_CONFIG_TIMEOUT raises it. */
+  configTimeoutMs: 10_000,
   /** `bench`: events published, and their size in bytes. */
   benchCount: 1_000,
   benchSize: 100,

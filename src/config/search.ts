@@ -2,7 +2,8 @@
  * Where the configuration is: the one search every command and `loadConfig` use. From the starting folder up
  * to the project root (the first folder holding a package.json or package.yaml), each folder's SEARCH_PLACES
  * in order; the first place that holds a config wins. A blank file, a package.json without a "broadcast" key,
- * or a file that loads as nothing (undefined or null) is passed over for the next place. This is cosmiconfig's
+ * or a file that loads as nothing (a YAML or JSON `null`) is passed over for the next place; a script that
+ * exports no config is refused by load.ts (someone wrote it as the config). This is cosmiconfig's
  * search with the strategy "project", which earlier versions used; what each file holds is load.ts's business.
  */
 import { existsSync, readFileSync } from 'node:fs';

@@ -40,7 +40,7 @@ describe('init in a fresh folder', () => {
     expect(shown.code).toBe(0);
     const view = JSON.parse(shown.stdout);
     expect(view.configFile).toBe(path.join(project.dir, 'broadcast.config.ts'));
-    expect(view.connection).toEqual({ name: 'pusher', source: 'config' });
+    expect(view.connection).toEqual({ name: 'pusher', source: 'config', from: '"default" in broadcast.config.ts' });
     expect(view.connections.pusher).toMatchObject({
       driver: { value: 'pusher', source: 'config' },
       appId: { value: 'app-id', source: 'config' },

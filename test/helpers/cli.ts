@@ -15,11 +15,11 @@ export interface RunResult {
   ms: number;
 }
 
-/** Environment with every PUSHER_* and BROADCAST_* variable removed, so the machine's own never leak in. */
+/** Environment with every PUSHER_*, REVERB_* and BROADCAST_* variable removed, so the machine's own never leak in. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('PUSHER_') && !k.startsWith('BROADCAST_') && k !== 'FORCE_COLOR' && k !== 'NO_COLOR') env[k] = v;
+    if (v !== undefined && !k.startsWith('PUSHER_') && !k.startsWith('REVERB_') && !k.startsWith('BROADCAST_') && k !== 'FORCE_COLOR' && k !== 'NO_COLOR') env[k] = v;
   }
   return { ...env, ...extra };
 }

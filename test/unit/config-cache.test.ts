@@ -100,7 +100,7 @@ describe('the transpile cache', () => {
   test('reports an error in a config with the file name, cached or not', async ({ project }) => {
     await writeFile(path.join(project.dir, 'broadcast.config.ts'), "throw new Error('boom');\nexport default {};\n");
     for (let run = 0; run < 2; run++) {
-      await expect(loadConfig({ cwd: project.dir })).rejects.toThrow(/^Could not load broadcast\.config\.ts: boom$/);
+      await expect(loadConfig({ cwd: project.dir })).rejects.toThrow(/^Could not load broadcast\.config\.ts: boom \(Error at line 1\)$/);
     }
   });
 

@@ -1,6 +1,7 @@
 /**
  * The config search (src/config/search.ts), the only one there is: which file wins among the 12 search places,
- * what is passed over (a package.json without a "broadcast" key, blank files), a config in a parent folder, the
+ * what is passed over (a package.json without a "broadcast" key, blank files) and what is not (a script that
+ * exports no config), a config in a parent folder, the
  * project boundary (the nearest package.json), and no config at all. Every kind of file is really loaded.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -49,7 +50,7 @@ beforeAll(async () => {
     write(dir('pkg-null-key'), { 'package.json': JSON.stringify({ name: 'x', broadcast: null }), '.broadcastrc.json': fileFor('.broadcastrc.json') }),
     // Blank files everywhere but the last place: each is passed over for the next.
     write(dir('all-blank'), Object.fromEntries(SEARCH_PLACES.slice(1).map((p, i, all) => [p, i === all.length - 1 ? fileFor(p) : ' \n']))),
-    // A script that exports nothing is passed over too.
+    // A script that exports nothing is refused (beside a JSON config that would otherwise be used).
     write(dir('exports-nothing'), { 'broadcast.config.ts': 'export const unrelated = 1;\n', 'broadcast.config.json': fileFor('broadcast.config.json') }),
     write(dir('parent/packages/app/src'), {}),
     write(dir('parent'), { 'broadcast.config.ts': fileFor('broadcast.config.ts') }),
@@ -103,10 +104,13 @@ describe('the config search', () => {
     expect((await loadConfig({ cwd: dir('pkg-null-key') })).config).toEqual(valueFor('.broadcastrc.json'));
   });
 
-  it('blank files, and a script that exports no config, are passed over for the next place', async () => {
+  it('blank files are passed over for the next place; a script that exports no config is refused, not passed over', async () => {
     const last = SEARCH_PLACES[SEARCH_PLACES.length - 1]!;
     expect((await loadConfig({ cwd: dir('all-blank') })).filepath).toBe(path.join(dir('all-blank'), last));
-    expect((await loadConfig({ cwd: dir('exports-nothing') })).config).toEqual(valueFor('broadcast.config.json'));
+    // Someone wrote that script as the config: the mistake is reported rather than another file used.
+    await expect(loadConfig({ cwd: dir('exports-nothing') })).rejects.toThrow(
+      /^broadcast\.config\.ts must export a config object: export default defineConfig\(\{ … \}\); it exports none \(an ES module needs a default export\)$/,
+    );
   });
 
   it('a folder with a search place\'s name is not a config file', async () => {
