@@ -7,7 +7,7 @@ import type * as CommanderModule from 'commander';
 import { createRequire } from 'node:module';
 import { DEFAULTS } from '../config/defaults.js';
 import type { Command as BroadcastCommand } from './command.js';
-import { formatDuration, parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from '../core/duration.js';
 import { WEBHOOK_DEFAULTS } from '../webhook/defaults.js';
 
 // require(), not import(): commander is CommonJS, and Node parses CommonJS imported as ESM for its exports.

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { DEFAULT_EVENTS_DIR, type BroadcastConfig } from '../config/schema.js';
 import { channelType, type ChannelType } from '../core/channels.js';
 import { isEventClass, type CanBroadcast, type EventClass } from '../core/events.js';
+export { closestName } from '../core/names.js';
 
 export interface RegisteredEvent {
   /** The class name, which is also how the CLI refers to it. */
@@ -78,31 +79,6 @@ export async function loadRegistry(config: BroadcastConfig, options: { baseDir: 
     }
   }
   return registry;
-}
-
-/** The registered name closest to `name` (for "did you mean"), or undefined. */
-export function closestName(name: string, names: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of names) {
-    const d = distance(name.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
 }
 
 /** What an event class sends, as far as it can be told without a real payload (`broadcast events`). */

@@ -5,7 +5,7 @@
  * unknown keys (a typo such as `retires` would otherwise be ignored) and wrongly typed top-level fields become
  * a ConfigError naming the file and the place, never a crash, a hang or a polluted prototype.
  */
-import { closestName } from '../cli/registry.js';
+import { closestName } from '../core/names.js';
 import { ConfigError } from '../core/errors.js';
 import { CONNECTION_KEYS, type BroadcastConfig } from './schema.js';
 import { LIMIT_KEYS } from './servers.js';

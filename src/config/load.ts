@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatDuration, parseDuration } from '../cli/duration.js';
+import { formatDuration, parseDuration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
 import { transpileCache } from './cache.js';
 import { DEFAULTS } from './defaults.js';

@@ -1,4 +1,5 @@
 /** Channel types. `.name` is always the full name, prefix included. */
+import { editDistance } from './names.js';
 import { ValidationError } from './errors.js';
 import { LIMITS, channelNameProblem, chunk } from './validation.js';
 
@@ -119,19 +120,6 @@ export function triggerGroups(channels: readonly string[]): string[][] {
 
 const PREFIXES = ['private-encrypted-', 'private-', 'presence-'] as const;
 
-/** Edit distance between two short strings (prefixes): insertions, deletions and substitutions. */
-function distance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
-}
-
 /**
  * The prefix a public channel name was probably meant to have: `privat-orders`, `Private-orders`,
  * `private_orders` and `presense-room` are legal public names, but almost always a typo that makes an event
@@ -145,7 +133,7 @@ export function prefixTypo(name: string): { prefix: string; suggestion: string }
   const head = `${match[1]!.toLowerCase()}-`;
   const rest = name.slice(match[0].length);
   for (const prefix of PREFIXES) {
-    const d = distance(head, prefix);
+    const d = editDistance(head, prefix);
     // Exact (only the case or the separator was off) or one or two letters off a prefix of 8+ characters.
     if (d === 0 || (d <= 2 && prefix.length >= 8)) return { prefix, suggestion: prefix + rest };
   }

@@ -1,5 +1,5 @@
 /** Durations on the command line: `500ms`, `5s`, `2m`, `1h`, or a bare number in the option's documented unit. */
-import { UsageError } from '../core/errors.js';
+import { UsageError } from './errors.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config/defaults.js';
-import { formatDuration } from '../../src/cli/duration.js';
+import { formatDuration } from '../../src/core/duration.js';
 import { runMain } from '../helpers/main.js';
 import { freePort } from '../helpers/soketi.js';
 

@@ -24,7 +24,7 @@ import {
 import { LIMIT_KEYS } from '../../config/servers.js';
 import { ConfigError } from '../../core/errors.js';
 import { defineCommand } from '../command.js';
-import { formatDuration } from '../duration.js';
+import { formatDuration } from '../../core/duration.js';
 import type { SendingOptions } from '../context.js';
 
 const SECRET_FIELDS = new Set(['secret', 'encryptionMasterKeyBase64']);

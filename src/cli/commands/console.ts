@@ -12,7 +12,7 @@ import { UsageError } from '../../core/errors.js';
 import type { FollowRecord } from '../../follow.js';
 import { defineCommand } from '../command.js';
 import { openBroadcast, projectDir, stoppedBy } from '../context.js';
-import { formatDuration } from '../duration.js';
+import { formatDuration } from '../../core/duration.js';
 
 export interface ConsoleOptions {
   port?: number;

@@ -18,7 +18,7 @@ import { ENV_VARS, type PusherConnection } from '../../config/schema.js';
 import { createSubscriber, type CacheMiss, type CloseCode, type Member, type MemberChange, type ReceivedEvent, type StateChange, type Subscriber } from '../../subscriber.js';
 import { defineCommand, type Outcome } from '../command.js';
 import { openBroadcast, stoppedBy, type Context } from '../context.js';
-import { formatDuration } from '../duration.js';
+import { formatDuration } from '../../core/duration.js';
 import { readJsonOption, splitList } from '../input.js';
 import type { Io } from '../io.js';
 import { parseUserId } from './auth-sign.js';

@@ -13,7 +13,7 @@ import type { PusherWebhookEvent } from '../../webhook/events.js';
 import type { WebhookRejection } from '../../webhook/handler.js';
 import { defineCommand, type Outcome } from '../command.js';
 import { openBroadcast, stoppedBy, type Context } from '../context.js';
-import { formatDuration } from '../duration.js';
+import { formatDuration } from '../../core/duration.js';
 import type { Io } from '../io.js';
 
 export interface WebhookListenOptions {
