@@ -12,7 +12,7 @@ import type { LineRules } from '../bulk/ndjson.js';
 import { ConfigError, UsageError, ValidationError } from './errors.js';
 import { checkEchoNamespace, echoEventName } from './echo.js';
 import { isBroadcastEvent, type CanBroadcast } from './events.js';
-import { LIMITS, missingFieldMark, validateChannelName, validateEventName, validatePayloadSize, validateSocketId, validateTriggerInfo } from './validation.js';
+import { LIMITS, missingFieldMark, validateChannelName, validateEventName, validatePayloadSize, validateRequestSize, validateSocketId, validateTriggerInfo } from './validation.js';
 
 /** How an instance sends; given once, to the constructor (or `fromConfig`). */
 export interface BroadcastOptions extends PusherDriverOptions {
@@ -168,7 +168,7 @@ export class Broadcast {
   }
 
   private async planWithUser(channels: string[], event: string, data: unknown, options: SendOptions): Promise<PreparedBroadcast> {
-    channels.forEach(validateChannelName);
+    for (const channel of channels) validateChannelName(channel, this.resolved.limits?.channelNameLength);
     if (!this.options.user || channels.every((c) => channelType(c) === 'public')) {
       return this.plan(event, data, channels, [], options);
     }
@@ -192,11 +192,14 @@ export class Broadcast {
   ): PreparedBroadcast {
     const namespace = this.options.echoNamespace;
     if (namespace !== undefined && typeof event === 'string') event = echoEventName(event, namespace);
-    validateEventName(event);
-    const unique = [...new Set(channels.map(validateChannelName))];
+    // The server profile's limits (config/servers.ts): soketi allows longer names, Reverb limits whole requests.
+    const limits = this.resolved.limits;
+    validateEventName(event, limits?.eventNameLength);
+    const unique = [...new Set(channels.map((c) => validateChannelName(c, limits?.channelNameLength)))];
     if (unique.length === 0 && skipped.length === 0) throw new UsageError('No channels given');
     const socketId = options.socketId === undefined ? undefined : validateSocketId(options.socketId);
     const bytes = validatePayloadSize(data, this.maxPayloadKb);
+    if (limits?.requestBytes) validateRequestSize(event, data, triggerGroups(unique), socketId, limits.requestBytes, this.resolved.server);
     const info = options.info === undefined ? undefined : validateTriggerInfo(options.info, unique);
     const encrypted = unique.filter((c) => channelType(c) === 'encrypted');
     const connection = this.resolved.connection;

@@ -13,11 +13,11 @@ export const LIMITS = {
 const CHANNEL_NAME = /^[A-Za-z0-9_\-=@,.;]+$/;
 const SOCKET_ID = /^\d+\.\d+$/;
 
-/** Why a channel name is invalid, or `undefined` when it is fine. */
-export function channelNameProblem(name: unknown): string | undefined {
+/** Why a channel name is invalid, or `undefined` when it is fine. `maxLength`: the server's (Pusher's by default). */
+export function channelNameProblem(name: unknown, maxLength: number = LIMITS.channelNameLength): string | undefined {
   if (typeof name !== 'string' || name === '') return 'a channel name must be a non-empty string';
-  if (name.length > LIMITS.channelNameLength) {
-    return `it is ${name.length} characters long; the limit is ${LIMITS.channelNameLength}`;
+  if (name.length > maxLength) {
+    return `it is ${name.length} characters long; the limit is ${maxLength}`;
   }
   if (!CHANNEL_NAME.test(name)) {
     const bad = [...new Set([...name].filter((c) => !CHANNEL_NAME.test(c)))]
@@ -28,21 +28,21 @@ export function channelNameProblem(name: unknown): string | undefined {
   return undefined;
 }
 
-export function validateChannelName(name: unknown): string {
-  const problem = channelNameProblem(name);
+export function validateChannelName(name: unknown, maxLength?: number): string {
+  const problem = channelNameProblem(name, maxLength);
   if (problem) {
     throw new ValidationError(`Invalid channel name ${JSON.stringify(name)}: ${problem}`);
   }
   return name as string;
 }
 
-export function validateEventName(name: unknown): string {
+export function validateEventName(name: unknown, maxLength: number = LIMITS.eventNameLength): string {
   if (typeof name !== 'string' || name === '') {
     throw new ValidationError('Invalid event name: it must be a non-empty string');
   }
-  if (name.length > LIMITS.eventNameLength) {
+  if (name.length > maxLength) {
     throw new ValidationError(
-      `Invalid event name: it is ${name.length} characters long; the limit is ${LIMITS.eventNameLength}`,
+      `Invalid event name: it is ${name.length} characters long; the limit is ${maxLength}`,
     );
   }
   if (name.startsWith('pusher:') || name.startsWith('pusher_internal:')) {
@@ -144,4 +144,24 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/** Bytes an HTTP API request spends beside its body: request line, signed query string, headers (an upper bound). */
+const REQUEST_OVERHEAD_BYTES = 512;
+
+/**
+ * Servers that limit the whole request (Reverb: 10,000 bytes by default) refuse an event whose data alone
+ * fits: checked per request (channel group) before anything is sent.
+ */
+export function validateRequestSize(event: string, data: unknown, groups: string[][], socketId: string | undefined, requestBytes: number, server = 'the server'): void {
+  const payload = serializePayload(data);
+  for (const channels of groups) {
+    const body = Buffer.byteLength(JSON.stringify({ name: event, data: payload, channels, ...(socketId ? { socket_id: socketId } : {}) }));
+    if (body + REQUEST_OVERHEAD_BYTES > requestBytes) {
+      throw new ValidationError(
+        `The request would be about ${body + REQUEST_OVERHEAD_BYTES} bytes (${body} of body for ${channels.length} channel${channels.length === 1 ? '' : 's'}); ${server} accepts at most ${requestBytes} per request`,
+        { hint: 'Send smaller data or to fewer channels at once, or raise the server\'s limit and the connection\'s limits.requestBytes' },
+      );
+    }
+  }
 }
