@@ -68,7 +68,7 @@ export type FollowRecord =
    * A poll of the HTTP API failed (server unreachable, credentials refused), or the WebSocket could not connect
    * or was lost for good; polling goes on, and the next successful poll connects again.
    */
-  | { type: 'error'; source: 'api' | 'websocket'; code: string; message: string; hint?: string; at: number }
+  | { type: 'error'; source: 'api' | 'websocket'; code: string; message: string; hint?: string; details?: Record<string, unknown>; at: number }
   /** Something the user should know: the channel limit reached, a channel that cannot be followed. */
   | { type: 'warning'; message: string; channel?: string; at: number };
 
@@ -83,8 +83,8 @@ export interface FollowOptions {
   ignore?: (channel: string) => boolean;
   /** Join presence channels (default true): the follower then shows up as a member to everyone there. */
   presence?: boolean;
-  /** Who to join presence channels as (default `broadcast-<random>` with `{ name: 'broadcast' }` as info). */
-  user?: { id: string; info?: unknown };
+  /** Who to join presence channels as (default `broadcast-<random>` with `{ name: 'broadcast' }` as info); a number is signed as a JSON number. */
+  user?: { id: string | number; info?: unknown };
   /** Every record, as it happens. */
   onRecord: (record: FollowRecord) => void;
   /** Stops the follower when aborted. */
@@ -400,6 +400,8 @@ function errorRecord(source: 'api' | 'websocket', error: unknown): Extract<Follo
     code: known?.code ?? 'internal',
     message: error instanceof Error ? error.message : String(error),
     ...(known?.hint ? { hint: known.hint } : {}),
+    // e.g. the WebSocket close code, explained: listen --all fails with it as listen does.
+    ...(known?.details ? { details: known.details } : {}),
     at: Date.now(),
   };
 }

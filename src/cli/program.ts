@@ -6,6 +6,7 @@
 import type * as CommanderModule from 'commander';
 import { createRequire } from 'node:module';
 import { DEFAULTS } from '../config/defaults.js';
+import { FOLLOW_DEFAULTS } from '../follow.js';
 import type { Command as BroadcastCommand } from './command.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { WEBHOOK_DEFAULTS } from '../webhook/defaults.js';
@@ -148,8 +149,12 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
 
   program
     .command('listen')
-    .summary('subscribe to channels and print events as they arrive')
-    .argument('<channels>', 'channel name(s), comma-separated')
+    .summary('subscribe to channels (or every occupied one: --all) and print events as they arrive')
+    .argument('[channels]', 'channel name(s), comma-separated (or --all)')
+    .option('--all', 'follow every occupied channel instead: found by polling the HTTP API, subscribed as it appears, left when vacated')
+    .option('--prefix <prefix>', 'with --all: only channels starting with this (e.g. private-)')
+    .addOption(new Option('--interval <duration>', `with --all: time between two polls of the channel list: 2s, 500ms (a bare number is seconds; default ${formatDuration(FOLLOW_DEFAULTS.intervalMs)}, at least ${formatDuration(FOLLOW_DEFAULTS.minIntervalMs)})`).argParser(durationArg('--interval', 's')))
+    .addOption(new Option('--max-channels <n>', `with --all: most channels followed at once; past it, a warning (default ${FOLLOW_DEFAULTS.maxChannels})`).argParser(intArg('--max-channels')))
     .option('--user <id>', 'presence: join as this user id')
     .option('--user-info <json>', 'presence: user_info as JSON')
     .option('--events <names>', 'only these event names, comma-separated')

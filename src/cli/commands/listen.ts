@@ -3,18 +3,23 @@
  * locally with the app secret) and streams what arrives as records: `subscribed` once every channel is,
  * then `event`, `member`, `cacheMiss` (an empty cache channel) and `state` (reconnects, with the close code
  * explained) records; NDJSON with --json, lines for a person otherwise.
+ * `broadcast listen --all [--prefix p]` follows every occupied channel instead (src/follow.ts: found by polling
+ * the HTTP API, subscribed as they appear, left when vacated): `following` once connected, then `channel`
+ * (joined, left) and `warning` records besides events, members and states.
  * Ends on --count, --duration, a stop signal or a closed stdout; fails fast when the server cannot be used.
  *
  * The steps: `planOf` (everything typed, checked before connecting), `serverOf` (the connection),
- * `connect` and `subscribeAll`, `receive` (records until it ends) and `ending` (the outcome).
+ * `connect` and `subscribeAll`, `receive` (records until it ends) and `ending` (the outcome); with --all,
+ * `listenAll` and `receiveAll` in place of the middle ones.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, on } from 'node:events';
 import { channelType } from '../../core/channels.js';
-import { BroadcastError, ConfigError, DeliveryError, UsageError } from '../../core/errors.js';
-import { validateChannelName } from '../../core/validation.js';
+import { BroadcastError, ConfigError, DeliveryError, ERROR_CODES, UsageError, type ErrorCode } from '../../core/errors.js';
+import { channelNameProblem, validateChannelName } from '../../core/validation.js';
 import { DEFAULTS } from '../../config/defaults.js';
-import { ENV_VARS, type PusherConnection } from '../../config/schema.js';
+import { ENV_VARS, type Connection, type PusherConnection } from '../../config/schema.js';
+import { FOLLOW_DEFAULTS, followChannels, type Follower, type FollowRecord } from '../../follow.js';
 import { createSubscriber, type CacheMiss, type CloseCode, type Member, type MemberChange, type ReceivedEvent, type StateChange, type Subscriber } from '../../subscriber.js';
 import { defineCommand, type Outcome } from '../command.js';
 import { openBroadcast, stoppedBy, type Context } from '../context.js';
@@ -32,6 +37,14 @@ export interface ListenOptions {
   duration?: number;
   /** The old name of --duration (ms). */
   timeout?: number;
+  /** Follow every occupied channel (no <channels>). */
+  all?: boolean;
+  /** --all: only channels starting with this. */
+  prefix?: string;
+  /** --all: time between two polls of the channel list (ms). */
+  interval?: number;
+  /** --all: most channels followed at once. */
+  maxChannels?: number;
 }
 
 /** How a listen that succeeded ended: --count reached, --duration over, or stdout closed by its reader (`| head -1`). */
@@ -51,11 +64,18 @@ export type ListenRecord =
   | { type: 'event'; channel: string; event: string; data: unknown; receivedAt: string }
   | { type: 'member'; channel: string; action: MemberChange['action']; user: Member; receivedAt: string }
   | { type: 'cacheMiss'; channel: string; receivedAt: string }
-  | { type: 'state'; previous: string; current: string; at: string; closeCode?: CloseCode };
+  | { type: 'state'; previous: string; current: string; at: string; closeCode?: CloseCode }
+  /** --all: connected and following; `user` is who presence channels are joined as. */
+  | { type: 'following'; connection: string; socketId: string; prefix?: string; intervalMs: number; maxChannels: number; user: Member }
+  /** --all: a channel subscribed once occupied (`joined`, with the other members of a presence channel), or left. */
+  | { type: 'channel'; action: 'joined' | 'left'; channel: string; at: string; reason?: 'vacated' | 'disconnected'; members?: Member[] }
+  /** --all: something that does not end the listen (the channel limit, a channel that cannot be followed, a failing poll). */
+  | { type: 'warning'; message: string; at: string; channel?: string; code?: string; hint?: string };
 
 export default defineCommand<ListenResult, ListenRecord>({
-  async run(ctx, channelList: string, options: ListenOptions) {
+  async run(ctx, channelList: string | undefined, options: ListenOptions) {
     const plan = await planOf(ctx, channelList, options);
+    if (plan.all) return listenAll(ctx, plan, plan.all);
     const server = await serverOf(ctx, plan);
     if (plan.user && !plan.user.chosen) ctx.io.note(`Joining presence channels as user ${plan.user.id} (choose with --user)`);
     ctx.io.note(ctx.io.errStyle.dim(`Connecting (connection "${server.name}")…`));
@@ -81,13 +101,21 @@ export default defineCommand<ListenResult, ListenRecord>({
         return io.out(cacheMissLine(io, record));
       case 'state':
         return io.note(io.errStyle.yellow(stateText(record)));
+      case 'following':
+        return renderFollowing(io, record);
+      case 'channel':
+        return io.note(channelLine(io, record));
+      case 'warning':
+        return io.warn(warningText(record));
     }
   },
 });
 
 /** What the user asked for, checked. */
 interface ListenPlan {
+  /** The named channels; empty with --all. */
   channels: string[];
+  all?: AllPlan;
   /** Only events with these names are shown and counted (--events). */
   names?: Set<string>;
   count?: number;
@@ -96,13 +124,30 @@ interface ListenPlan {
   user?: { id: string | number; info?: unknown; chosen: boolean };
 }
 
+/** --all: what to follow. */
+interface AllPlan {
+  prefix?: string;
+  intervalMs: number;
+  maxChannels: number;
+}
+
 interface Server {
   name: string;
   connection: PusherConnection;
 }
 
 /** Everything the user typed, checked before connecting (exit 2). */
-async function planOf(ctx: Context, channelList: string, options: ListenOptions): Promise<ListenPlan> {
+async function planOf(ctx: Context, channelList: string | undefined, options: ListenOptions): Promise<ListenPlan> {
+  const names = options.events !== undefined ? { names: new Set(splitList(options.events, 'event')) } : {};
+  const durationMs = options.duration ?? options.timeout;
+  const all = allPlanOf(channelList, options);
+  // Presence channels may turn up at any time: the user is always known.
+  if (all) return { channels: [], all, ...names, count: options.count, durationMs, user: await presenceUser(ctx, options) };
+  if (channelList === undefined) {
+    throw new UsageError('Name the channels to listen to, or give --all to follow every occupied channel', {
+      hint: 'broadcast listen orders,private-admin   or   broadcast listen --all --prefix private-',
+    });
+  }
   const channels = [...new Set(splitList(channelList, 'channel').map((c) => validateChannelName(c)))];
   const presence = channels.some((c) => channelType(c) === 'presence');
   if (!presence && (options.user !== undefined || options.userInfo !== undefined)) {
@@ -110,12 +155,32 @@ async function planOf(ctx: Context, channelList: string, options: ListenOptions)
       hint: 'Add a presence- channel to the list, or drop --user',
     });
   }
+  return { channels, ...names, count: options.count, durationMs, ...(presence ? { user: await presenceUser(ctx, options) } : {}) };
+}
+
+/** --all and the options that only go with it; undefined without --all. */
+function allPlanOf(channelList: string | undefined, options: ListenOptions): AllPlan | undefined {
+  if (!options.all) {
+    const flags = { prefix: '--prefix', interval: '--interval', maxChannels: '--max-channels' } as const;
+    const key = (Object.keys(flags) as (keyof typeof flags)[]).find((k) => options[k] !== undefined);
+    if (key) throw new UsageError(`${flags[key]} goes with --all`, { hint: `broadcast listen --all ${flags[key]} …` });
+    return undefined;
+  }
+  if (channelList !== undefined) {
+    throw new UsageError('Give channel names or --all, not both', { hint: 'To follow only some channels with --all, narrow it with --prefix' });
+  }
+  if (options.prefix !== undefined) {
+    const problem = options.prefix === '' ? 'it is empty' : channelNameProblem(options.prefix);
+    if (problem) throw new UsageError(`Invalid --prefix ${JSON.stringify(options.prefix)}: ${problem}`);
+  }
+  const intervalMs = options.interval ?? FOLLOW_DEFAULTS.intervalMs;
+  if (intervalMs < FOLLOW_DEFAULTS.minIntervalMs) {
+    throw new UsageError(`--interval must be at least ${formatDuration(FOLLOW_DEFAULTS.minIntervalMs)}, not ${formatDuration(intervalMs)}`);
+  }
   return {
-    channels,
-    ...(options.events !== undefined ? { names: new Set(splitList(options.events, 'event')) } : {}),
-    count: options.count,
-    durationMs: options.duration ?? options.timeout,
-    ...(presence ? { user: await presenceUser(ctx, options) } : {}),
+    ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+    intervalMs,
+    maxChannels: options.maxChannels ?? FOLLOW_DEFAULTS.maxChannels,
   };
 }
 
@@ -136,11 +201,7 @@ async function presenceUser(ctx: Context, options: ListenOptions): Promise<NonNu
 async function serverOf(ctx: Context, plan: ListenPlan): Promise<Server> {
   const broadcast = await openBroadcast(ctx);
   const { name, connection } = broadcast.resolved;
-  if (connection.driver !== 'pusher') {
-    throw new UsageError(`Connection "${name}" uses the ${connection.driver} driver, which has no server to listen to`, {
-      hint: `Set ${ENV_VARS.appId}, ${ENV_VARS.key} and ${ENV_VARS.secret} (with ${ENV_VARS.host} and ${ENV_VARS.port} for soketi or Reverb), or pick a pusher connection with --connection`,
-    });
-  }
+  assertPusher(name, connection);
   const encrypted = plan.channels.find((c) => channelType(c) === 'encrypted');
   if (encrypted && !connection.encryptionMasterKeyBase64) {
     throw new ConfigError(`Channel "${encrypted}" is encrypted, but connection "${name}" has no encryptionMasterKeyBase64`, {
@@ -148,6 +209,14 @@ async function serverOf(ctx: Context, plan: ListenPlan): Promise<Server> {
     });
   }
   return { name, connection };
+}
+
+function assertPusher(name: string, connection: Connection): asserts connection is PusherConnection {
+  if (connection.driver !== 'pusher') {
+    throw new UsageError(`Connection "${name}" uses the ${connection.driver} driver, which has no server to listen to`, {
+      hint: `Set ${ENV_VARS.appId}, ${ENV_VARS.key} and ${ENV_VARS.secret} (with ${ENV_VARS.host} and ${ENV_VARS.port} for soketi or Reverb), or pick a pusher connection with --connection`,
+    });
+  }
 }
 
 /** What the subscriber reports, queued in arrival order until `receive` takes it. */
@@ -286,21 +355,185 @@ async function receive(ctx: Context, plan: ListenPlan, queue: AsyncIterableItera
 
 function recordOf(arrival: Exclude<Arrival, { kind: 'lost' }>, plan: ListenPlan, since: number): ListenRecord | undefined {
   switch (arrival.kind) {
-    case 'event': {
-      const { channel, event, data, receivedAt } = arrival.event;
-      if (plan.names && !plan.names.has(event)) return undefined;
-      return { type: 'event', channel, event, data, receivedAt: new Date(receivedAt).toISOString() };
-    }
-    case 'member': {
-      const { channel, action, member, receivedAt } = arrival.change;
-      return { type: 'member', channel, action, user: member, receivedAt: new Date(receivedAt).toISOString() };
-    }
+    case 'event':
+      return eventRecord(arrival.event, plan);
+    case 'member':
+      return memberRecord(arrival.change);
     case 'cacheMiss':
-      return { type: 'cacheMiss', channel: arrival.miss.channel, receivedAt: new Date(arrival.miss.receivedAt).toISOString() };
+      return { type: 'cacheMiss', channel: arrival.miss.channel, receivedAt: iso(arrival.miss.receivedAt) };
     case 'state':
       if (arrival.at < since) return undefined;
-      return { type: 'state', ...arrival.change, at: new Date(arrival.at).toISOString() };
+      return { type: 'state', ...arrival.change, at: iso(arrival.at) };
   }
+}
+
+/** An event's record; undefined when --events leaves it out. */
+function eventRecord({ channel, event, data, receivedAt }: ReceivedEvent, plan: ListenPlan): ListenRecord | undefined {
+  if (plan.names && !plan.names.has(event)) return undefined;
+  return { type: 'event', channel, event, data, receivedAt: iso(receivedAt) };
+}
+
+function memberRecord({ channel, action, member, receivedAt }: MemberChange): ListenRecord {
+  return { type: 'member', channel, action, user: member, receivedAt: iso(receivedAt) };
+}
+
+/** ms since the epoch, as ISO 8601 (UTC). */
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+// ---- --all ----
+
+/**
+ * Follows every occupied channel (of --prefix) until it ends as a listen of named channels does. The first
+ * poll and connection must work (a wrong secret or an unreachable server fails at once, as it does for named
+ * channels); later failures are `warning` records, and the follower tries again at the next poll.
+ */
+async function listenAll(ctx: Context, plan: ListenPlan, all: AllPlan): Promise<Outcome<ListenResult>> {
+  // A poll that fails is tried again by the next one: no retries; each request gives up after 10 s.
+  const broadcast = await openBroadcast(ctx, { timeout: DEFAULTS.connectTimeoutMs, retries: 0 });
+  try {
+    const { name, connection } = broadcast.resolved;
+    assertPusher(name, connection);
+    if (!plan.user!.chosen) ctx.io.note(`Joining presence channels as user ${plan.user!.id} (choose with --user)`);
+    ctx.io.note(ctx.io.errStyle.dim(`Connecting (connection "${name}")…`));
+    if (ctx.signal.aborted) return { result: { events: 0 }, error: stoppedBy(ctx) };
+    const stop = stopConditions(ctx, plan.durationMs);
+    const records = new EventEmitter();
+    // Queued from the start, as for named channels: nothing the follower reports is lost while listen starts.
+    const queue = on(records, 'record', { signal: stop.signal }) as AsyncIterableIterator<[FollowRecord]>;
+    let follower: Follower | undefined;
+    try {
+      follower = await followChannels(broadcast, {
+        intervalMs: all.intervalMs,
+        maxChannels: all.maxChannels,
+        ...(all.prefix !== undefined ? { prefix: all.prefix } : {}),
+        user: { id: plan.user!.id, info: plan.user!.info },
+        onRecord: (record) => records.emit('record', record),
+        signal: stop.signal,
+      });
+      const progress = await receiveAll(ctx, plan, all, name, follower, queue);
+      return ending(ctx, plan, stop.cause(), progress);
+    } finally {
+      follower?.stop();
+      stop.release();
+    }
+  } finally {
+    broadcast.close();
+  }
+}
+
+/**
+ * Turns the follower's records into listen's until --count matching events have arrived or the stop signal
+ * ends the queue. Before the first connection, a failure ends the listen; after it, failures are warnings
+ * (once per failing stretch: a server that is down would otherwise warn at every poll).
+ */
+async function receiveAll(
+  ctx: Context,
+  plan: ListenPlan,
+  all: AllPlan,
+  connection: string,
+  follower: Follower,
+  queue: AsyncIterableIterator<[FollowRecord]>,
+): Promise<Progress> {
+  let events = 0;
+  /** The connection's last state; undefined until first connected (`following`). */
+  let state: string | undefined;
+  const failing = new Set<'api' | 'websocket'>();
+  const keyless = new Set<string>();
+  const emit = (record: ListenRecord) => ctx.emit(record);
+  const warn = (record: Extract<ListenRecord, { type: 'warning' }>) => {
+    emit(record);
+    // A person sees it through renderRecord; in JSON mode stderr gets it too.
+    if (ctx.io.json) ctx.io.warn(warningText(record));
+  };
+  try {
+    for await (const [record] of queue) {
+      switch (record.type) {
+        case 'connection':
+          if (state === undefined) {
+            if (record.state !== 'connected') continue;
+            emit(followingRecord(plan, all, connection, record.socketId ?? follower.socketId() ?? ''));
+            noteUntil(ctx, plan);
+          } else if (record.state !== state) {
+            emit({ type: 'state', previous: state, current: record.state, at: iso(record.at) });
+          }
+          state = record.state;
+          if (state === 'connected') failing.delete('websocket');
+          break;
+        case 'error':
+          if (state === undefined) return { subscribed: false, events, done: false, failure: failureOf(record) };
+          if (failing.has(record.source)) continue;
+          failing.add(record.source);
+          warn({
+            type: 'warning',
+            message: `${record.message}; trying again ${record.source === 'api' ? `every ${formatDuration(all.intervalMs)}` : 'at the next poll'}`,
+            at: iso(record.at),
+            code: record.code,
+            ...(record.hint ? { hint: record.hint } : {}),
+          });
+          break;
+        case 'channels':
+          failing.delete('api');
+          for (const c of record.channels) {
+            if (c.follow !== 'no-master-key' || keyless.has(c.name)) continue;
+            keyless.add(c.name);
+            warn({
+              type: 'warning',
+              channel: c.name,
+              message: `${c.name} is encrypted, and connection "${connection}" has no encryptionMasterKeyBase64: not followed`,
+              hint: `Set ${ENV_VARS.encryptionMasterKeyBase64} to decrypt its events`,
+              at: iso(record.at),
+            });
+          }
+          break;
+        case 'warning':
+          warn({ type: 'warning', message: record.message, at: iso(record.at), ...(record.channel ? { channel: record.channel } : {}) });
+          break;
+        case 'channel':
+          emit(channelRecord(record, follower));
+          break;
+        case 'event': {
+          const event = eventRecord(record, plan);
+          if (!event) continue;
+          emit(event);
+          if (++events === plan.count) return { subscribed: true, events, done: true };
+          break;
+        }
+        case 'member':
+          emit(memberRecord(record));
+          break;
+      }
+    }
+  } catch (error) {
+    if ((error as Error).name !== 'AbortError') throw error;
+  }
+  return { subscribed: state !== undefined, events, done: false };
+}
+
+function followingRecord(plan: ListenPlan, all: AllPlan, connection: string, socketId: string): ListenRecord {
+  const { id, info } = plan.user!;
+  return {
+    type: 'following',
+    connection,
+    socketId,
+    ...(all.prefix !== undefined ? { prefix: all.prefix } : {}),
+    intervalMs: all.intervalMs,
+    maxChannels: all.maxChannels,
+    user: { id: String(id), ...(info !== undefined ? { info } : {}) },
+  };
+}
+
+function channelRecord(record: Extract<FollowRecord, { type: 'channel' }>, follower: Follower): ListenRecord {
+  const { action, channel, at, reason } = record;
+  const members = action === 'joined' && channelType(channel) === 'presence' ? follower.members(channel) : undefined;
+  return { type: 'channel', action, channel, at: iso(at), ...(reason ? { reason } : {}), ...(members ? { members } : {}) };
+}
+
+/** The follower's first failure, as the error listen ends with. */
+function failureOf(record: Extract<FollowRecord, { type: 'error' }>): BroadcastError {
+  const code: ErrorCode = record.code in ERROR_CODES ? (record.code as ErrorCode) : 'delivery';
+  return new BroadcastError(record.message, { code, ...(record.hint ? { hint: record.hint } : {}), ...(record.details ? { details: record.details } : {}) });
 }
 
 /** The outcome: what ended the listen decides between success, `not_received`, a stop, and the failure itself. */
@@ -311,7 +544,7 @@ function ending(ctx: Context, plan: ListenPlan, cause: StopCause | undefined, pr
   if (cause === 'closed') return { result: { status: 'closed', events } };
   const within = `within --duration ${formatDuration(plan.durationMs ?? 0)}`;
   if (cause === 'duration' && !progress.subscribed) {
-    return { result: { events }, error: new DeliveryError(`Not subscribed to every channel ${within}`) };
+    return { result: { events }, error: new DeliveryError(`${plan.all ? 'Not connected' : 'Not subscribed to every channel'} ${within}`) };
   }
   if (progress.failure !== undefined) {
     if (progress.failure instanceof BroadcastError) return { result: { events }, error: progress.failure };
@@ -336,6 +569,23 @@ function renderSubscribed(io: Io, record: Extract<ListenRecord, { type: 'subscri
   for (const [channel, list] of Object.entries(record.members ?? {})) {
     io.note(`  ${channel}: ${list.length} member${list.length === 1 ? '' : 's'} (${list.map((m) => m.id).join(', ')})`);
   }
+}
+
+function renderFollowing(io: Io, record: Extract<ListenRecord, { type: 'following' }>): void {
+  const s = io.errStyle;
+  const which = record.prefix === undefined ? 'every occupied channel' : `every occupied channel starting with ${record.prefix}`;
+  io.note(`Following ${which} ${s.dim(`(socket ${record.socketId}; checking every ${formatDuration(record.intervalMs)}, at most ${record.maxChannels} at once)`)}`);
+}
+
+function channelLine(io: Io, record: Extract<ListenRecord, { type: 'channel' }>): string {
+  const s = io.errStyle;
+  const members = record.members ? ` (${record.members.length} other member${record.members.length === 1 ? '' : 's'}${record.members.length ? `: ${record.members.map((m) => m.id).join(', ')}` : ''})` : '';
+  const what = record.action === 'joined' ? s.green('subscribed') : s.yellow(`left${record.reason ? ` (${record.reason})` : ''}`);
+  return `${s.dim(clock(record.at))} ${s.cyan(record.channel)} ${what}${members}`;
+}
+
+function warningText(record: Extract<ListenRecord, { type: 'warning' }>): string {
+  return `${record.message}${record.hint ? ` (${record.hint})` : ''}`;
 }
 
 function eventLine(io: Io, record: Extract<ListenRecord, { type: 'event' }>): string {
