@@ -18,13 +18,9 @@ import { BroadcastError, UsageError } from './core/errors.js';
 import type { PusherConnection } from './config/schema.js';
 import type { Member, MemberChange, ReceivedEvent, Subscriber } from './subscriber.js';
 
-/** The follower's defaults: poll every 2 s, follow at most 100 channels at once. */
-export const FOLLOW_DEFAULTS = {
-  intervalMs: 2_000,
-  /** Shortest interval accepted: each poll is one or two signed API requests. */
-  minIntervalMs: 250,
-  maxChannels: 100,
-} as const;
+import { FOLLOW_DEFAULTS } from './config/defaults.js';
+
+export { FOLLOW_DEFAULTS };
 
 /** Why a channel is or is not followed. */
 export type FollowState =

@@ -5,8 +5,7 @@
  */
 import type * as CommanderModule from 'commander';
 import { createRequire } from 'node:module';
-import { DEFAULTS } from '../config/defaults.js';
-import { FOLLOW_DEFAULTS } from '../follow.js';
+import { DEFAULTS, FOLLOW_DEFAULTS } from '../config/defaults.js';
 import type { Command as BroadcastCommand } from './command.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { WEBHOOK_DEFAULTS } from '../webhook/defaults.js';
@@ -198,8 +197,8 @@ export function buildProgram(run: Runner, configure: (program: Command) => void 
     .option('--host <address>', 'address to listen on; anything but 127.0.0.1/localhost is reachable from other machines', '127.0.0.1')
     .option('--open', 'open the page in the default browser')
     .option('--read-only', 'hide the event composer and refuse to send events')
-    .addOption(new Option('--interval <duration>', 'time between two polls of the channel list: 2s, 500ms (a bare number is seconds; default 2s)').argParser(durationArg('--interval', 's')))
-    .addOption(new Option('--max-channels <n>', 'most channels followed at once (default 100)').argParser(intArg('--max-channels')))
+    .addOption(new Option('--interval <duration>', `time between two polls of the channel list: 2s, 500ms (a bare number is seconds; default ${formatDuration(FOLLOW_DEFAULTS.intervalMs)})`).argParser(durationArg('--interval', 's')))
+    .addOption(new Option('--max-channels <n>', `most channels followed at once (default ${FOLLOW_DEFAULTS.maxChannels})`).argParser(intArg('--max-channels')))
     .action(run(() => import('./commands/console.js')));
 
   network(

@@ -23,3 +23,11 @@ export const DEFAULTS = {
   benchCount: 1_000,
   benchSize: 100,
 } as const;
+
+/** The channel follower's defaults (`listen --all`, `console`): poll every 2 s, follow at most 100 channels at once. */
+export const FOLLOW_DEFAULTS = {
+  intervalMs: 2_000,
+  /** Shortest interval accepted: each poll is one or two signed API requests. */
+  minIntervalMs: 250,
+  maxChannels: 100,
+} as const;
