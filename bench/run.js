@@ -176,7 +176,7 @@ await pusher.trigger('bench-single', 'order.shipped', { id: 1 });
     pass: ratio <= 1.3,
   });
   notes.push(
-    `Single emit: the first run after a config change transpiles \`broadcast.config.ts\` with jiti and caches it ` +
+    `Single emit: the first run after a config change transpiles \`broadcast.config.ts\` with sucrase and caches it ` +
       `(this run: ${fmt(cold.ms, 1)} ms); the table shows the usual, cached case.`,
   );
 }

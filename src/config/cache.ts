@@ -1,16 +1,24 @@
 /**
- * A private disk cache of what jiti transpiles (a TypeScript config, the event classes of `eventsDir`), plugged
- * into jiti through its public `transform` option: Babel (about 100 ms with its loading) then runs only on the
- * first load after a file changes. jiti still runs the module, every time, so values read from `process.env`
- * are always current, and imports, `import.meta` and top-level `await` behave exactly as jiti makes them.
+ * A private disk cache of transpiled modules, of two kinds:
  *
- * - Where: `.cache/broadcast/transpiled/` in the nearest `node_modules` above the file. No `node_modules`, no
- *   cache (jiti's own fsCache is never used: it writes readable files into node_modules/.cache/jiti or /tmp).
+ * - Plain ES modules (`.mjs`) of self-contained configs (load.ts decides which), written by a transpiler on the
+ *   first load after a change and then run with a bare `import()`: warm runs load neither jiti nor the
+ *   transpiler (jiti alone costs about 13 ms).
+ * - What jiti transpiles for everything else (a config with local imports, the event classes of `eventsDir`),
+ *   plugged into jiti through its public `transform` option: Babel (about 100 ms with its loading) then runs
+ *   only on the first load after a file changes.
+ *
+ * Either way the module itself runs on every load, so values read from `process.env` are always current.
+ *
+ * - Where: `.cache/broadcast/transpiled/` in the nearest `node_modules` above the file, so that a cached module
+ *   imports packages from that same `node_modules`. No `node_modules`, no cache (jiti's own fsCache is never
+ *   used: it writes readable files into node_modules/.cache/jiti or /tmp).
  * - The folder is the user's alone (0700) and each entry 0600: a config may hold credentials.
- * - Key: jiti's version, the transform options (file name included) and a hash of the source. jiti's output
- *   depends on nothing else, so an entry is never stale; entries of a file's older versions are pruned.
- * - Entries are written to a temporary file and renamed into place, and read whole into memory, so any number
- *   of processes can share the cache: each one sees an entry complete or not at all (a miss), never half.
+ * - Key: the file's path, a hash of its source, and what made the entry (transpiler and version, options).
+ *   The output depends on nothing else, so an entry is never stale; entries of a file's older versions are
+ *   pruned.
+ * - Entries are written to a temporary file and renamed into place, so any number of processes can share the
+ *   cache: each one sees an entry complete or not at all (a miss), never half.
  */
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,7 +26,7 @@ import path from 'node:path';
 import type { TransformOptions, TransformResult } from 'jiti';
 
 /** Bump when what is stored changes shape. */
-const FORMAT = '1';
+const FORMAT = '2';
 const require = createRequire(import.meta.url);
 
 /** The cache folder for a module file; undefined when there is no node_modules above it. */
@@ -47,8 +55,7 @@ export function transpileCache(filepath: string): CachedTransform | undefined {
   let usable: boolean | undefined;
   return (options) => {
     const { source, ...settings } = options;
-    const prefix = hash(String(options.filename));
-    const entry = path.join(dir, `${prefix}-${hash(version, FORMAT, JSON.stringify(settings), source)}.js`);
+    const entry = entryPath(dir, String(options.filename), source, `jiti@${version}`, JSON.stringify(settings), '.js');
     usable ??= privateFolder(dir, false);
     if (usable) {
       try {
@@ -61,14 +68,48 @@ export function transpileCache(filepath: string): CachedTransform | undefined {
     plain ??= createJiti(filepath, { fsCache: false, moduleCache: false });
     const code = plain.transform(options);
     usable ||= privateFolder(dir, true);
-    if (usable) store(entry, code, prefix);
+    if (usable) store(entry, code);
     return { code };
   };
 }
 
-// node:crypto through require: jiti has loaded it by now, and a static import would cost every run ~2 ms.
+/**
+ * The cached plain ES module made from `filepath` (whose text is `source`) by `maker` (its name and version):
+ * its path, after `make` built and stored it on a miss. Undefined when there is no private cache folder, or
+ * `make` throws or returns undefined, or the entry cannot be written: the caller then loads the file another way.
+ */
+export function cachedModule(filepath: string, source: string, maker: string, make: () => string | undefined): string | undefined {
+  const dir = cacheDirFor(filepath);
+  if (!dir) return undefined;
+  const entry = entryPath(dir, filepath, source, maker, '', '.mjs');
+  if (privateFolder(dir, false)) {
+    try {
+      if (statSync(entry).isFile()) return entry;
+    } catch {
+      // a miss: build it below
+    }
+  }
+  let code: string | undefined;
+  try {
+    code = make();
+  } catch {
+    return undefined;
+  }
+  if (code === undefined || !privateFolder(dir, true)) return undefined;
+  return store(entry, code) ? entry : undefined;
+}
+
+/**
+ * `<file>-<source>-<maker>.<kind>`, each a hash: the first two parts tell which entries are of a file's older
+ * versions (pruned by store()), the last which made it (the format, the transpiler's version, its options).
+ */
+function entryPath(dir: string, filename: string, source: string, maker: string, settings: string, extension: string): string {
+  return path.join(dir, `${hash(filename)}-${hash(source)}-${hash(FORMAT, maker, settings)}${extension}`);
+}
+
+// node:crypto through require: loaded only when a script config is, not by every run.
 const crypto = () => require('node:crypto') as typeof import('node:crypto');
-const hash = (...parts: string[]) => crypto().createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 24);
+const hash = (...parts: string[]): string => crypto().createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 24);
 
 /**
  * True when `dir` is a folder only this user can enter (0700), never a link or someone else's. With `create`,
@@ -98,28 +139,40 @@ function privateFolder(dir: string, create: boolean): boolean {
   }
 }
 
-/** Writes an entry atomically (0600), then removes the file's older entries. Failures only cost a miss later. */
-function store(entry: string, code: string, prefix: string): void {
+/**
+ * Writes an entry atomically (0600), then removes the file's other entries, except the other kind's entry of
+ * the same source (a config can have both when its plain module failed to load and jiti loaded it). Failures
+ * only cost a miss later; false when the entry was not written.
+ */
+function store(entry: string, code: string): boolean {
   const temporary = `${entry}.${process.pid}.${crypto().randomBytes(4).toString('hex')}.tmp`;
   try {
     writeFileSync(temporary, code, { mode: 0o600, flag: 'wx' });
     renameSync(temporary, entry);
   } catch {
     remove(temporary);
-    return;
+    return false;
   }
-  // Safe while other processes use the cache: readers hold an entry's text, not the file. Temporary files are
-  // left a minute for their writers; older ones are from writers that died.
+  // Safe while other processes use the cache: readers hold an entry's text or an imported module, not the
+  // file. Temporary files are left a minute for their writers; older ones are from writers that died.
   const dir = path.dirname(entry);
+  const name = path.basename(entry);
+  const [file, source] = name.split('-');
+  const extension = path.extname(name);
   try {
-    for (const name of readdirSync(dir)) {
-      if (!name.startsWith(`${prefix}-`) || name === path.basename(entry)) continue;
-      const file = path.join(dir, name);
-      if (name.endsWith('.js') || (name.endsWith('.tmp') && ageMs(file) > 60_000)) remove(file);
+    for (const other of readdirSync(dir)) {
+      if (!other.startsWith(`${file}-`) || other === name) continue;
+      const full = path.join(dir, other);
+      if (other.endsWith('.tmp')) {
+        if (ageMs(full) > 60_000) remove(full);
+      } else if (!other.startsWith(`${file}-${source}-`) || path.extname(other) === extension) {
+        remove(full);
+      }
     }
   } catch {
     // nothing to prune
   }
+  return true;
 }
 
 function ageMs(file: string): number {

@@ -7,10 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
-import { transpileCache } from './cache.js';
+import { cachedModule, transpileCache } from './cache.js';
 import { DEFAULTS } from './defaults.js';
 import { checkConfigShape } from './guard.js';
 import { defineConfig, rememberConfigFile, type BroadcastConfig, type Env } from './schema.js';
@@ -347,21 +347,107 @@ async function loadWithImports(filepath: string, loaded: unknown): Promise<unkno
 }
 
 /**
- * A script config's export. A config that takes nothing but `defineConfig` from this package (the usual case,
- * `broadcast init` writes one) gets it without loading the whole library (about 25 ms): `defineConfig` is the
- * identity function, and jiti's `virtualModules` hands it over. Only when the file imports no local modules,
- * which might use more of the library; a load that fails this way is retried with the real package.
+ * A script config's export. A self-contained config (see selfContained) runs as a plain ES module from the
+ * cache (cache.ts): only its first load after a change transpiles it (sucrase), and warm runs load no
+ * transpiler at all. Every other script, and a plain module that could not be made or linked, loads through
+ * jiti. There, a config that takes nothing but `defineConfig` from this package (the usual case, `broadcast init`
+ * writes one) gets it without loading the whole library (about 25 ms): `defineConfig` is the identity function,
+ * and jiti's `virtualModules` hands it over. Only when the file imports no local modules, which might use more
+ * of the library; a load that fails this way is retried with the real package.
  */
 async function loadScript(filepath: string, contents: string): Promise<unknown> {
+  const plain = await importPlainModule(filepath, contents);
+  if (plain) return configExport(plain);
   const virtualModules = onlyDefineConfig(contents) ? { 'pusher-broadcast': Object.freeze({ defineConfig }) } : undefined;
   return configExport(await importModule(filepath, { virtualModules }));
 }
+
+/** Script kinds that can run as a plain ES module (`.cts`/`.cjs` are CommonJS). */
+const PLAIN_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
+
+/**
+ * True when a script config can run as a plain ES module from the cache, with the same result as through jiti:
+ * it exports with ES syntax and imports nothing but packages and Node.js built-ins, statically (they resolve
+ * from the cache in the same `node_modules`; a local file's changes would not be seen, and a `#` import has no
+ * package scope there), and uses nothing that depends on where the module is: `import.meta`, `__dirname`,
+ * `__filename`, `require(`, `import(`. Textual and cautious: a mention in a comment or string counts too.
+ */
+export function selfContained(filepath: string, source: string): boolean {
+  if (!PLAIN_EXTENSIONS.includes(path.extname(filepath)) || !/\bexport\b/.test(source)) return false;
+  if (/\bimport\s*(?:\(|\.\s*meta\b)|\brequire\s*\(|\b__(?:dirname|filename)\b|\bmodule\.exports\b|\bexports\s*\./.test(source)) return false;
+  const specifiers = [...source.matchAll(/\b(?:from|import)\s*(['"])([^'"]*)\1/g)].map((m) => m[2]!);
+  return specifiers.every((specifier) => specifier.startsWith('node:') || /^[^./#\\][^:\\]*$/.test(specifier));
+}
+
+/** The transpiler of plain modules, as the cache key names it; loaded only on a cache miss. */
+const TRANSPILER = 'sucrase';
+
+/**
+ * Signals that a cached config module began to run: its first statement calls this with its URL. An error
+ * before that (a package that cannot be linked as ES, a transpiler mistake Node.js refuses) is not the
+ * config's own, and jiti gets to load the file; one after it is, and is reported (running the config twice
+ * could repeat what it does).
+ */
+const STARTED = Symbol.for('pusher-broadcast.configStarted');
+const started = new Set<string>();
+/**
+ * Cached modules this process has imported. Node.js keeps every module it imports for good, so a config loaded
+ * again in the same process (a long-running app calling `Broadcast.fromConfig()` more than once) goes through
+ * jiti, which runs it afresh and keeps nothing.
+ */
+const imported = new Set<string>();
+
+/** A self-contained config run as a plain ES module from the cache; undefined when that way is not taken. */
+async function importPlainModule(filepath: string, source: string): Promise<Record<string, unknown> | undefined> {
+  if (!selfContained(filepath, source)) return undefined;
+  let entry: string | undefined;
+  try {
+    const version = (require(`${TRANSPILER}/package.json`) as { version: string }).version;
+    entry = cachedModule(filepath, source, `${TRANSPILER}@${version}`, () => plainModule(filepath, source));
+  } catch {
+    // no transpiler installed: jiti
+  }
+  if (!entry || imported.has(entry)) return undefined;
+  imported.add(entry);
+  const url = pathToFileURL(entry).href;
+  (globalThis as Record<symbol, unknown>)[STARTED] ??= (startedUrl: string) => started.add(startedUrl);
+  try {
+    return (await import(url)) as Record<string, unknown>;
+  } catch (error) {
+    if (started.has(url)) throw error;
+    return undefined;
+  } finally {
+    started.delete(url);
+  }
+}
+
+/**
+ * A self-contained config as a plain ES module: TypeScript types removed (line numbers kept), a lone
+ * `import { defineConfig } from 'pusher-broadcast'` replaced by the identity function it is (so the library is
+ * not loaded), and the start signal (STARTED) first, on the first line.
+ */
+function plainModule(filepath: string, source: string): string {
+  let code = source;
+  if (/\.m?ts$/.test(filepath)) {
+    const { transform } = require(TRANSPILER) as typeof import('sucrase');
+    // Modern syntax is left as it is: Node.js 20 runs it.
+    code = transform(source, { transforms: ['typescript'], disableESTransforms: true, filePath: filepath }).code;
+  }
+  if (onlyDefineConfig(source)) {
+    code = code.replace(DEFINE_CONFIG_IMPORT, (match) => `function defineConfig(config) { return config; }${match.replace(/[^\n]/g, '')}`);
+  }
+  // A `#!` line may only come first: the signal takes its place.
+  return `globalThis[Symbol.for('pusher-broadcast.configStarted')]?.(import.meta.url);${code.replace(/^#![^\n]*/, '')}`;
+}
+
+/** `import { defineConfig } from 'pusher-broadcast'`, alone. */
+const DEFINE_CONFIG_IMPORT = /\bimport\s*\{\s*defineConfig\s*,?\s*\}\s*from\s*(['"])pusher-broadcast\1/g;
 
 /** True when the source's only use of `pusher-broadcast` is `import { defineConfig }`, and it imports no local file. */
 export function onlyDefineConfig(source: string): boolean {
   const count = (pattern: RegExp) => source.match(pattern)?.length ?? 0;
   const mentions = source.split('pusher-broadcast').length - 1;
-  const defineImports = count(/\bimport\s*\{\s*defineConfig\s*,?\s*\}\s*from\s*(['"])pusher-broadcast\1/g);
+  const defineImports = count(DEFINE_CONFIG_IMPORT);
   const typeImports = count(/\bimport\s+type\s*\{[^}]*\}\s*from\s*(['"])pusher-broadcast\1/g);
   if (defineImports === 0 || mentions !== defineImports + typeImports) return false;
   const bare = (specifier: string) => !/^(\.|\/|[a-zA-Z]:|file:|data:)/.test(specifier);
@@ -448,10 +534,14 @@ function locate(error: unknown, filepath: string): { file: string; line?: number
   // An error the script threw while running: its first frame in a file of the user's (not in node_modules, not
   // node's own, not this package's code).
   for (const line of (error.stack ?? '').split('\n').slice(1)) {
+    // Node's own frames (node:internal/…) name no file of the user's.
+    if (/\bnode:/.test(line)) continue;
     const frame = /\(?((?:file:\/\/)?(?:\/|[A-Za-z]:[\\/])[^()]*?):(\d+):(\d+)\)?\s*$/.exec(line);
     if (!frame) continue;
-    const file = frame[1]!.startsWith('file://') ? fileURLToPath(frame[1]!) : frame[1]!;
-    if (/[\\/]node_modules[\\/]/.test(file) || OWN_CODE.some((dir) => file.startsWith(dir))) continue;
+    let file = frame[1]!.startsWith('file://') ? fileURLToPath(frame[1]!.replace(/\?.*$/, '')) : frame[1]!;
+    // The config run from the transpile cache: sucrase keeps its lines, so the line is the config's.
+    if (/[\\/]\.cache[\\/]broadcast[\\/]transpiled[\\/]/.test(file)) file = filepath;
+    else if (/[\\/]node_modules[\\/]/.test(file) || OWN_CODE.some((dir) => file.startsWith(dir))) continue;
     // The line is the file's (jiti keeps lines); the column is the transpiled code's, so it is not shown.
     return { file, line: Number(frame[2]), kind: error.name || 'Error', reason: firstLine(withoutSource(error.message)) };
   }
