@@ -40,3 +40,16 @@ describe('--help shows the defaults the code uses', () => {
     expect(doctor.stderr).not.toMatch(/^retry \d+ in/m);
   }, 20_000);
 });
+
+describe('--version', () => {
+  it('prints the package version, from the binary (fast path) and from main alike', async () => {
+    const { version } = JSON.parse((await import('node:fs')).readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { runCli } = await import('../helpers/cli.js');
+    for (const flag of ['--version', '-V']) {
+      const bin = await runCli([flag]);
+      expect(bin).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
+    }
+    const inProcess = await runMain(['--version']);
+    expect(inProcess).toMatchObject({ code: 0, stdout: `${version}\n` });
+  });
+});
