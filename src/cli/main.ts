@@ -89,6 +89,12 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       .configureOutput({ writeOut: (s) => stdout.write(redactSecrets(s)), writeErr: (s) => stderr.write(redactSecrets(s)) }),
   );
 
+  // A reader that goes away (`broadcast config | head -1`) ends the output quietly, not with a crash; the
+  // command still finishes (a bulk send keeps its records) and exits as it would.
+  const quietEpipe = (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  };
+  stdout.on('error', quietEpipe);
   try {
     await program.parseAsync(argv);
   } catch (error) {

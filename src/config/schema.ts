@@ -4,7 +4,6 @@
  * up) before anything is sent, and the server profile whose limits apply. Pure: nothing here reads files or
  * `process.env` by itself.
  */
-import { isIPv6 } from 'node:net';
 import { ConfigError } from '../core/errors.js';
 import type { EventClass } from '../core/events.js';
 import { isPusherHost, LIMIT_KEYS, SERVER_LIMITS, SERVERS, type LimitOverrides, type ServerLimits, type ServerName } from './servers.js';
@@ -595,4 +594,21 @@ export function maxPayloadKbFromEnv(env: Env): number | undefined {
     });
   }
   return kb;
+}
+
+/**
+ * An IPv6 address (`::1`, `fe80::1`, `::ffff:127.0.0.1`), checked here rather than with node:net's isIPv6: this
+ * module loads on every command, and node:net costs a few milliseconds to load.
+ */
+export function isIPv6(text: string): boolean {
+  if (!/^[0-9A-Fa-f:.]+$/.test(text) || !text.includes(':')) return false;
+  const [head, ...tail] = text.split('::');
+  if (tail.length > 1) return false;
+  const groups = [...(head ? head.split(':') : []), ...(tail[0] ? tail[0].split(':') : [])];
+  const last = groups.at(-1) ?? '';
+  const ipv4 = last.includes('.');
+  if (ipv4 && !/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(groups.pop()!)) return false;
+  if (!groups.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
+  const size = groups.length + (ipv4 ? 2 : 0);
+  return tail.length === 1 ? size < 8 : size === 8;
 }

@@ -8,7 +8,6 @@ import { defineCommand, type Outcome } from '../command.js';
 import { openBroadcast, projectDir, type Context, type SendingOptions } from '../context.js';
 import { readJsonOption, splitList } from '../input.js';
 import type { Io } from '../io.js';
-import { closestName, describeEvent, loadRegistry } from '../registry.js';
 import type { BulkEmitResult, BulkDryRunResult } from './emit-file.js';
 
 export interface EmitOptions extends SendingOptions {
@@ -193,6 +192,7 @@ const CLASS_LIKE = /^[A-Z][A-Za-z0-9_]*$/;
 /** `emit OrderShipped order.shipped`: a registered event class is sent alone (its event name is its own). */
 async function refuseEventClassWithEvent(ctx: Context, broadcast: Broadcast, target: string, event: string): Promise<void> {
   if (!CLASS_LIKE.test(target)) return;
+  const { loadRegistry } = await import('../registry.js');
   const registry = await loadRegistry(broadcast.config, { baseDir: projectDir(ctx, broadcast), configPath: broadcast.configPath });
   if (!registry.events.some((e) => e.name === target)) return;
   throw new UsageError(
@@ -227,6 +227,8 @@ async function prepareEventClass(
   options: EmitOptions,
   info: string[] | undefined,
 ): Promise<PreparedBroadcast> {
+  // The registry (and the event modules it imports) loads only for an event class, not for every emit.
+  const { closestName, describeEvent, loadRegistry } = await import('../registry.js');
   const registry = await loadRegistry(broadcast.config, { baseDir: projectDir(ctx, broadcast), configPath: broadcast.configPath });
   const found = registry.events.find((e) => e.name === name);
   if (!found) {
@@ -251,7 +253,7 @@ async function prepareEventClass(
   } catch (error) {
     const input = { name, eventClass: found.eventClass, data: data as Record<string, unknown>, given: options.data !== undefined };
     if (error instanceof ValidationError && typeof error.details?.channel === 'string' && error.details.eventClass !== undefined) {
-      throw explainChannel(input, error.details.channel, error);
+      throw explainChannel(input, error.details.channel, error, describeEvent);
     }
     if (error instanceof BroadcastError) throw error;
     // The class's own code failed on this data (e.g. `${this.user.id}` without a user).
@@ -271,6 +273,7 @@ function explainChannel(
   input: { name: string; eventClass: EventClass; data: Record<string, unknown>; given: boolean },
   channel: string,
   error: ValidationError,
+  describeEvent: (eventClass: EventClass) => { patterns: string[] },
 ): ValidationError {
   const { name } = input;
   const { patterns } = describeEvent(input.eventClass);
