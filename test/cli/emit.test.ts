@@ -276,7 +276,7 @@ describe('emit --file: the summary is the result (stdout), progress and reasons 
 
   test('a malformed line sends nothing: exit 2, naming the line', async ({ project }) => {
     await writeFile(path.join(project.dir, 'bad.ndjson'), '{"channel":"a","event":"e"}\n{"channel":"a","event":\n');
-    const r = await runMain(['emit', '--file', 'bad.ndjson', '--json'], { cwd: project.dir });
+    const r = await runMain(['emit', '--file', 'bad.ndjson', '--json'], { cwd: project.dir, env: { CI: '' } });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Nothing was sent: bad\.ndjson, line 2: invalid JSON/);
     expect(jsonOf('emit', r.stdout).error).toMatchObject({ code: 'invalid', details: { errors: [{ line: 2, problem: expect.stringMatching(/^invalid JSON/) }] } });
@@ -541,7 +541,7 @@ describe('emit --file: exact checks and real limits', () => {
 
   test('the process: stdout closed by its reader (| head -2) ends the command quietly', async ({ project }) => {
     await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(20_000));
-    const cli = startCli(['emit', '--file', 'events.ndjson'], { cwd: project.dir });
+    const cli = startCli(['emit', '--file', 'events.ndjson'], { cwd: project.dir, env: { CI: '' } });
     await cli.waitForRecord(() => true);
     cli.closeStdout();
     const exit = await cli.exited();
