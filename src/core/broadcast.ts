@@ -198,7 +198,8 @@ export class Broadcast {
     const unique = [...new Set(channels.map((c) => validateChannelName(c, limits?.channelNameLength)))];
     if (unique.length === 0 && skipped.length === 0) throw new UsageError('No channels given');
     const socketId = options.socketId === undefined ? undefined : validateSocketId(options.socketId);
-    const bytes = validatePayloadSize(data, this.maxPayloadKb);
+    // Servers count the data they receive: for an encrypted channel, its encrypted form.
+    const bytes = validatePayloadSize(data, this.maxPayloadKb, unique.some((c) => channelType(c) === 'encrypted'));
     if (limits?.requestBytes) validateRequestSize(event, data, triggerGroups(unique), socketId, limits.requestBytes, this.resolved.server);
     const info = options.info === undefined ? undefined : validateTriggerInfo(options.info, unique);
     const encrypted = unique.filter((c) => channelType(c) === 'encrypted');

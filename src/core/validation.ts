@@ -88,13 +88,28 @@ export function missingFieldMark(name: string): string | undefined {
   return RENDERED_MISSING.exec(name)?.[0];
 }
 
-/** Throws when the serialized payload is larger than the connection allows. */
-export function validatePayloadSize(data: unknown, maxPayloadKb: number = LIMITS.defaultMaxPayloadKb): number {
-  const bytes = Buffer.byteLength(serializePayload(data));
+/**
+ * Bytes of the data an encrypted channel carries for `bytes` of plain data: `{"nonce":"…","ciphertext":"…"}` with
+ * a 24-byte nonce and the NaCl secretbox (16 bytes longer than the text), both base64.
+ */
+export function encryptedPayloadBytes(bytes: number): number {
+  const base64 = (n: number) => 4 * Math.ceil(n / 3);
+  return '{"nonce":"","ciphertext":""}'.length + base64(24) + base64(bytes + 16);
+}
+
+/**
+ * Throws when the serialized payload is larger than the connection allows; `encrypted`: the limit applies to
+ * what the server receives, the encrypted form (about 4/3 of the data).
+ */
+export function validatePayloadSize(data: unknown, maxPayloadKb: number = LIMITS.defaultMaxPayloadKb, encrypted = false): number {
+  const plain = Buffer.byteLength(serializePayload(data));
+  const bytes = encrypted ? encryptedPayloadBytes(plain) : plain;
   const limit = maxPayloadKb * 1024;
   if (bytes > limit) {
     throw new ValidationError(
-      `The event data is ${bytes} bytes; the limit for this connection is ${limit} bytes (${maxPayloadKb} KB)`,
+      encrypted
+        ? `The event data is ${plain} bytes, ${bytes} once encrypted for a private-encrypted- channel; the limit for this connection is ${limit} bytes (${maxPayloadKb} KB)`
+        : `The event data is ${bytes} bytes; the limit for this connection is ${limit} bytes (${maxPayloadKb} KB)`,
       {
         hint:
           'Send less data (an id the client can fetch), or raise the limit if your server allows more: the connection\'s ' +
