@@ -142,7 +142,9 @@ async function guarded<T>(file: string, limitMs: number, work: () => Promise<T>)
     const check = () => {
       const spent = process.cpuUsage(cpu);
       cpu = process.cpuUsage();
-      if ((spent.user + spent.system) / 1000 > limitMs * 0.1) timer = setTimeout(check, limitMs).unref();
+      // An await that never settles leaves the process idle (well under 1% of a core); a load that is working,
+      // even starved by other processes, uses more than 2% of the period.
+      if ((spent.user + spent.system) / 1000 > limitMs * 0.02) timer = setTimeout(check, limitMs).unref();
       else reject(new ConfigError(`${file} did not finish loading within ${formatDuration(limitMs)}`, { hint }));
     };
     // unref: the timer alone must not keep the process running, so that a drained event loop is seen below.
