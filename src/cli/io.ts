@@ -73,7 +73,6 @@ export class Io {
   errStyle: Styles = PLAIN;
   private readonly colorOut: boolean;
   private readonly colorErr: boolean;
-  private secrets: string[] = [];
 
   constructor(options: IoOptions = {}) {
     this.stdout = options.stdout ?? process.stdout;
@@ -96,17 +95,13 @@ export class Io {
     return this;
   }
 
-  /** Values that must never be printed (app secrets, master keys). */
+  /** Values that must never be printed (app secrets, master keys): process-wide, so output outside any command is covered too. */
   addSecrets(secrets: string[]): void {
-    for (const s of secrets) if (s && s.length >= 4 && !this.secrets.includes(s)) this.secrets.push(s);
-    // Also process-wide, for output outside any command (a crash, commander's own messages).
     registerSecrets(secrets);
   }
 
   redact(text: string): string {
-    let out = text;
-    for (const secret of this.secrets) out = out.split(secret).join('[redacted]');
-    return redactSecrets(out);
+    return redactSecrets(text);
   }
 
   /** A result line on stdout. */

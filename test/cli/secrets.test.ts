@@ -3,7 +3,7 @@
  * in `broadcast --help` runs under error conditions (a wrong secret against the real soketi, an unreachable
  * server, invalid input, broken config files) with and without --verbose and --json, and stdout, stderr and
  * the files the commands write are scanned for the secret and the master key in their raw, base64, hex and
- * URL-encoded forms, and for any 12-character piece of them.
+ * URL-encoded forms, and for any 8-character piece of them.
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -33,12 +33,12 @@ function secretForms(): [string, string][] {
     add(`${name} (hex)`, Buffer.from(value).toString('hex'));
     add(`${name} (URL-encoded)`, encodeURIComponent(value));
     add(`${name} (JSON-escaped)`, JSON.stringify(value).slice(1, -1));
-    for (let i = 0; i + 12 <= value.length; i++) add(`${name} (characters ${i}-${i + 11})`, value.slice(i, i + 12));
+    for (let i = 0; i + 8 <= value.length; i++) add(`${name} (characters ${i}-${i + 7})`, value.slice(i, i + 8));
   }
   add('master key (decoded)', MASTER_BYTES.toString('latin1'));
   add('master key (decoded, hex)', MASTER_BYTES.toString('hex'));
   add('master key (decoded, base64url)', MASTER_BYTES.toString('base64url'));
-  for (let i = 0; i + 12 <= 32; i++) add(`master key (decoded, bytes ${i}-${i + 11})`, MASTER_BYTES.subarray(i, i + 12).toString('latin1'));
+  for (let i = 0; i + 8 <= 32; i++) add(`master key (decoded, bytes ${i}-${i + 7})`, MASTER_BYTES.subarray(i, i + 8).toString('latin1'));
   return forms;
 }
 const FORMS = secretForms();
