@@ -6,7 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import { channelType } from '../core/channels.js';
 import { ValidationError } from '../core/errors.js';
-import { LIMITS, channelNameProblem, serializePayload, validateEventName, validateSocketId } from '../core/validation.js';
+import { LIMITS, channelNameProblem, encryptedPayloadBytes, serializePayload, validateEventName, validateSocketId } from '../core/validation.js';
 
 /** One line of input: its 1-based number and its text (without the line break). */
 export interface NdjsonLine {
@@ -35,6 +35,9 @@ export interface LineRules {
    * allows them.
    */
   encryptedProblem?: string;
+  /** Longest channel and event names (the server profile's; Pusher's by default). */
+  channelNameLength?: number;
+  eventNameLength?: number;
 }
 
 const FIELDS = new Set(['channel', 'channels', 'event', 'name', 'data', 'socket_id']);
@@ -226,7 +229,7 @@ export function parseEventLine(text: string, line: number, rules: LineRules = {}
     return fail(`missing "channel" (or "channels"), e.g. ${EXAMPLE}`);
   }
   for (const name of channels) {
-    const problem = channelNameProblem(name);
+    const problem = channelNameProblem(name, rules.channelNameLength);
     if (problem) fail(`invalid channel name ${JSON.stringify(name)}: ${problem}`);
     if (rules.encryptedProblem && channelType(name) === 'encrypted') fail(`channel "${name}" is encrypted, but ${rules.encryptedProblem}`);
   }
@@ -235,7 +238,7 @@ export function parseEventLine(text: string, line: number, rules: LineRules = {}
   const event = record.event ?? record.name;
   if (event === undefined) fail('missing "event" (the event name)');
   try {
-    validateEventName(event);
+    validateEventName(event, rules.eventNameLength);
   } catch (error) {
     fail(lowerFirst((error as Error).message));
   }
@@ -243,14 +246,23 @@ export function parseEventLine(text: string, line: number, rules: LineRules = {}
   const limit = (rules.maxPayloadKb ?? LIMITS.defaultMaxPayloadKb) * 1024;
   // The payload is measured as it will be sent, unless the line itself proves it small enough (surelyFits):
   // that skips the serialising for the common line, which pass 2 would repeat.
-  if (!surelyFits(text, limit)) {
+  // Encrypted channels receive the encrypted form (about 4/3 of the data): always measured.
+  const encrypted = channels.some((c) => channelType(c) === 'encrypted');
+  if (encrypted || !surelyFits(text, limit)) {
     let bytes: number;
     try {
       bytes = Buffer.byteLength(serializePayload(data));
     } catch (error) {
       return fail(lowerFirst((error as Error).message));
     }
-    if (bytes > limit) fail(`the data is ${bytes} bytes; the limit for this connection is ${limit} bytes (${limit / 1024} KB)`);
+    const sent = encrypted ? encryptedPayloadBytes(bytes) : bytes;
+    if (sent > limit) {
+      fail(
+        encrypted
+          ? `the data is ${bytes} bytes, ${sent} once encrypted for a private-encrypted- channel; the limit for this connection is ${limit} bytes (${limit / 1024} KB)`
+          : `the data is ${bytes} bytes; the limit for this connection is ${limit} bytes (${limit / 1024} KB)`,
+      );
+    }
   }
   let socketId: string | undefined;
   if (record.socket_id !== undefined) {

@@ -261,6 +261,8 @@ export class Broadcast {
     const connection = this.resolved.connection;
     return {
       maxPayloadKb: this.maxPayloadKb,
+      channelNameLength: this.resolved.limits?.channelNameLength,
+      eventNameLength: this.resolved.limits?.eventNameLength,
       encryptedProblem:
         connection.driver === 'pusher' && !connection.encryptionMasterKeyBase64
           ? `connection "${this.resolved.name}" has no encryptionMasterKeyBase64 (set PUSHER_ENCRYPTION_MASTER_KEY_BASE64)`
