@@ -59,7 +59,7 @@ export function transpileCache(filepath: string): CachedTransform | undefined {
     usable ??= privateFolder(dir, false);
     if (usable) {
       try {
-        return { code: readFileSync(entry, 'utf8') };
+        return { code: signalled(readFileSync(entry, 'utf8'), String(options.filename), filepath) };
       } catch {
         // a miss: transpile below
       }
@@ -69,8 +69,20 @@ export function transpileCache(filepath: string): CachedTransform | undefined {
     const code = plain.transform(options);
     usable ||= privateFolder(dir, true);
     if (usable) store(entry, code);
-    return { code };
+    return { code: signalled(code, String(options.filename), filepath) };
   };
+}
+
+/**
+ * The config file's transpiled code with the start signal (load.ts) as its first statement, after a "use strict"
+ * directive and on the same line (line numbers are kept); other modules' code as it is. The stored entry has no
+ * signal: it is added to what is read back, too.
+ */
+function signalled(code: string, filename: string, filepath: string): string {
+  if (path.resolve(filename) !== path.resolve(filepath)) return code;
+  const signal = `globalThis[Symbol.for('pusher-broadcast.configStarted')]?.(${JSON.stringify(path.resolve(filepath))});`;
+  const directive = /^(["'])use strict\1;/.exec(code)?.[0] ?? '';
+  return `${directive}${signal}${code.slice(directive.length)}`;
 }
 
 /**

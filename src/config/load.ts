@@ -385,7 +385,8 @@ export function selfContained(filepath: string, source: string): boolean {
 const TRANSPILER = 'sucrase';
 
 /**
- * Signals that a cached config module began to run: its first statement calls this with its URL. An error
+ * Signals that a cached config module began to run: its first statement calls this with its URL (a plain
+ * module) or its path (jiti's transform, cache.ts). An error
  * before that (a package that cannot be linked as ES, a transpiler mistake Node.js refuses) is not the
  * config's own, and jiti gets to load the file; one after it is, and is reported (running the config twice
  * could repeat what it does).
@@ -473,11 +474,17 @@ export async function importModule(
   const plain = { fsCache: false, moduleCache: false, interopDefault: false } as const;
   const transform = transpileCache(filepath);
   if (transform || options.virtualModules) {
+    const id = path.resolve(filepath);
+    (globalThis as Record<symbol, unknown>)[STARTED] ??= (startedId: string) => started.add(startedId);
     try {
       const fast = createJiti(filepath, { ...plain, ...(transform ? { transform } : {}), virtualModules: options.virtualModules });
       return await fast.import<Record<string, unknown>>(filepath);
-    } catch {
-      // Tried again below without the cache and the shortcut.
+    } catch (error) {
+      // The config's own code failed (its start signal ran, see cache.ts): reported, not run a second time.
+      if (started.has(id)) throw error;
+      // Else the cache or the shortcut failed: tried again below without them.
+    } finally {
+      started.delete(id);
     }
   }
   return createJiti(filepath, plain).import<Record<string, unknown>>(filepath);

@@ -132,6 +132,21 @@ describe('the transpile cache', () => {
     expect((await loadInProcess(project.dir)).error).toMatch(/^Could not load broadcast\.config\.ts: boom \(Error at line 1\)$/);
   });
 
+  test("jiti's path too: an error the config's own code throws is reported, and the config ran once", async ({ project }) => {
+    // A local import keeps this config off the plain-module path: jiti loads it, through the transpile cache.
+    const log = path.join(project.dir, 'runs.log');
+    await writeFile(path.join(project.dir, 'part.ts'), "export const part = 'x';\n");
+    await writeFile(
+      path.join(project.dir, 'broadcast.config.ts'),
+      `import { appendFileSync } from 'node:fs';\nimport { part } from './part';\nappendFileSync(${JSON.stringify(log)}, 'ran\\n');\nconst fail = (): never => { throw new Error('boom ' + part); };\nexport default { eventsDir: fail() };\n`,
+    );
+    for (const runs of ['ran\n', 'ran\nran\n']) {
+      // Cold (the entry is written) and warm (the entry is read back): each load runs the config once.
+      await expect(loadConfig({ cwd: project.dir })).rejects.toThrow(/^Could not load broadcast\.config\.ts: boom x \(Error at line 4\)$/);
+      expect(await readFile(log, 'utf8')).toBe(runs);
+    }
+  });
+
   test('a syntax error is reported without the file\'s text', async ({ project }) => {
     await writeFile(path.join(project.dir, 'broadcast.config.ts'), "export default { secret: 'Sx9-not-echoed' ;\n");
     const error = await loadConfig({ cwd: project.dir }).catch((e: Error) => e);
