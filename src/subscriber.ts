@@ -20,7 +20,7 @@ import { createSigner, missingMasterKey, presenceChannelData, signSubscription, 
 import { channelType } from './core/channels.js';
 import { explainCloseCode, isRefusal, type CloseCodeInfo } from './core/close-codes.js';
 import { connectionUrl, ENV_VARS, type PusherConnection } from './config/schema.js';
-import { DeliveryError, UsageError, type BroadcastError } from './core/errors.js';
+import { DeliveryError, describeNetworkError, UsageError, type BroadcastError } from './core/errors.js';
 
 /** An event received on a subscribed channel (never a `pusher:` or `pusher_internal:` one). */
 export interface ReceivedEvent {
@@ -275,7 +275,7 @@ function unreachable(target: Target, settled: AbortSignal): Promise<never> {
     probe.on('timeout', () => probe.destroy());
     probe.on('error', (error: NodeJS.ErrnoException) => {
       probe.destroy();
-      reject(new DeliveryError(`Could not reach the WebSocket server at ${target.where}: ${socketReason(error)}`, { hint: ADDRESS_HINT }));
+      reject(new DeliveryError(`Could not reach the WebSocket server at ${target.where}: ${describeNetworkError(error.code, error.message)}`, { hint: ADDRESS_HINT }));
     });
     onAbort(settled, () => probe.destroy());
   });
@@ -397,11 +397,7 @@ function stateFailure(state: string, target: Target, phase: Phase, code: CloseCo
     : new DeliveryError(`pusher-js cannot open a WebSocket to ${target.where} (state "${state}")`, { hint: ADDRESS_HINT });
 }
 
-function socketReason(error: NodeJS.ErrnoException): string {
-  if (error.code === 'ECONNREFUSED') return 'connection refused';
-  if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') return 'host not found';
-  return error.code ?? error.message;
-}
+
 
 // ---- subscribe and route ----
 

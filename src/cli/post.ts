@@ -4,7 +4,7 @@
  * network failures as DeliveryErrors that say what happened.
  */
 import { DEFAULTS } from '../config/defaults.js';
-import { DeliveryError, UsageError } from '../core/errors.js';
+import { DeliveryError, describeNetworkError, UsageError } from '../core/errors.js';
 
 /** An absolute http(s) URL, or a UsageError naming `what`. */
 export function parseHttpUrl(value: string, what: string): URL {
@@ -39,9 +39,7 @@ export async function post(
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const reason =
       (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` :
-      cause?.code === 'ECONNREFUSED' ? 'connection refused' :
-      cause?.code === 'ENOTFOUND' || cause?.code === 'EAI_AGAIN' ? 'host not found' :
-      cause?.code ?? cause?.message ?? (error as Error).message;
+      describeNetworkError(cause?.code, cause?.message ?? (error as Error).message);
     throw new DeliveryError(`Could not POST to ${url.origin}${url.pathname}: ${reason}`, { hint: 'Is the application running, and is the URL right?' });
   }
 }

@@ -107,3 +107,23 @@ export class StoppedError extends BroadcastError {
     this.exitCode = signal === 'SIGINT' ? ExitCode.interrupted : signal === 'SIGHUP' ? ExitCode.hangup : ExitCode.terminated;
   }
 }
+
+/**
+ * A failed connection in words, from its Node.js error code: the one wording the transport, the subscriber,
+ * `doctor` and the commands that post to an application use.
+ */
+export function describeNetworkError(code: string | undefined, message?: string): string {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host not found';
+    case 'ECONNRESET':
+      return 'connection reset';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    default:
+      return code || message || 'network error';
+  }
+}

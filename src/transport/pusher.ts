@@ -28,7 +28,7 @@ import { missingMasterKey, signApiRequest } from '../auth/sign.js';
 import { channelType } from '../core/channels.js';
 import { connectionUrl, MAX_TIMEOUT_MS, type PusherConnection } from '../config/schema.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { ConfigError, DeliveryError } from '../core/errors.js';
+import { ConfigError, DeliveryError, describeNetworkError } from '../core/errors.js';
 import { serializePayload } from '../core/validation.js';
 import { rejectionError, unprocessableError, type SignedRequest } from './rejection.js';
 import type { Driver } from './types.js';
@@ -496,21 +496,6 @@ export function statusError(status: number, rawBody: string | undefined, name: s
   return new DeliveryError(`The server answered HTTP ${status}${suffix}`, { status });
 }
 
-function describeNetworkError(code: string, message?: string): string {
-  switch (code) {
-    case 'ECONNREFUSED':
-      return 'connection refused';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return 'host not found';
-    case 'ECONNRESET':
-      return 'connection reset';
-    case 'ETIMEDOUT':
-      return 'connection timed out';
-    default:
-      return code || message || 'network error';
-  }
-}
 
 /** What the server said in an error answer: its JSON `error` or `message`, else the text, cut at `max` characters. */
 function serverMessage(body: string | undefined, max = 200): string {

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Broadcast } from '../../core/broadcast.js';
 import { connectionUrl, ENV_VARS, resolveConnection, secretsOf, type BroadcastConfig, type PusherConnection } from '../../config/schema.js';
-import { BroadcastError } from '../../core/errors.js';
+import { BroadcastError, describeNetworkError } from '../../core/errors.js';
 import { CLOCK_FIX, describeSkew, TIMESTAMP_WINDOW_S } from '../../transport/rejection.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import { LOCAL_SOKETI } from '../scaffold.js';
@@ -416,9 +416,5 @@ function since(started: number): number {
 function networkReason(error: unknown, timeoutMs: number): string {
   const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `no answer within ${timeoutMs} ms`;
-  const code = e?.cause?.code;
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
-  if (code === 'ECONNRESET') return 'connection reset';
-  return code ?? e?.cause?.message ?? e?.message ?? String(error);
+  return describeNetworkError(e?.cause?.code, e?.cause?.message ?? e?.message ?? String(error));
 }
