@@ -5,6 +5,7 @@
 import { channelType } from '../core/channels.js';
 import type { BroadcastConfig, BroadcastUser, ChannelRule, ChannelRules } from '../config/schema.js';
 import { ConfigError } from '../core/errors.js';
+import { escapeRegex } from '../core/names.js';
 
 /** The channel types a rule can cover. `private` includes `private-encrypted-`. */
 export type RuleChannelType = 'private' | 'presence';
@@ -23,9 +24,6 @@ export interface CompiledRule {
 const PLACEHOLDER = /\{([A-Za-z_$][A-Za-z0-9_$]*)\}/g;
 const LITERAL = /^[A-Za-z0-9_\-=@,.;*]*$/;
 
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 /**
  * Turns a pattern into a regular expression. A `{name}` matches one dot-separated segment (`[^.]+`), `*`

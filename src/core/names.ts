@@ -1,4 +1,4 @@
-/** Names close to each other: for "did you mean" suggestions and near-miss checks. */
+/** Names: how close two are (for "did you mean" and near-miss checks), and a name as literal regex text. */
 
 /** Edit distance between two strings: insertions, deletions and substitutions. */
 export function editDistance(a: string, b: string): number {
@@ -24,4 +24,9 @@ export function closestName(name: string, names: string[]): string | undefined {
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
   return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+/** `text` as a regular expression matching exactly it. */
+export function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -9,6 +9,7 @@ import { openBroadcast, projectDir, type Context, type SendingOptions } from '..
 import { readJsonOption, splitList } from '../input.js';
 import type { Io } from '../io.js';
 import type { BulkEmitResult, BulkDryRunResult } from './emit-file.js';
+import { escapeRegex } from '../../core/names.js';
 
 export interface EmitOptions extends SendingOptions {
   /** --file: skip what an earlier run of this input to this server confirmed (its journal). */
@@ -299,7 +300,7 @@ function matchPattern(pattern: string, channel: string): Record<string, string> 
   const parts = pattern.split(/\{([A-Za-z0-9_.]+)\}/);
   if (parts.length === 1) return undefined;
   const fields = parts.filter((_, i) => i % 2 === 1);
-  const source = parts.map((part, i) => (i % 2 === 1 ? '(.*?)' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('');
+  const source = parts.map((part, i) => (i % 2 === 1 ? '(.*?)' : escapeRegex(part))).join('');
   const match = new RegExp(`^${source}$`).exec(channel);
   return match ? Object.fromEntries(fields.map((f, i) => [f, match[i + 1]!])) : undefined;
 }

@@ -10,6 +10,7 @@ import { displayPath, loadConfig } from '../../config/load.js';
 import { defineCommand } from '../command.js';
 import { refuseConnectionFlag } from '../input.js';
 import { printTable } from '../table.js';
+import { escapeRegex } from '../../core/names.js';
 
 /** One channel rule as `routes --json` prints it. */
 export interface ChannelRuleInfo {
@@ -27,9 +28,6 @@ export interface RoutesResult {
   channels: ChannelRuleInfo[];
 }
 
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 /** The 1-based line where `pattern` is written as a key (or method name) in the config source, if found. */
 export function findPatternLine(source: string, pattern: string): number | undefined {
