@@ -73,6 +73,7 @@ export class Io {
   errStyle: Styles = PLAIN;
   private readonly colorOut: boolean;
   private readonly colorErr: boolean;
+  private progressShown = false;
 
   constructor(options: IoOptions = {}) {
     this.stdout = options.stdout ?? process.stdout;
@@ -126,6 +127,20 @@ export class Io {
 
   warn(text: string): void {
     this.err(`${this.errStyle.yellow('warning:')} ${text}`);
+  }
+
+  /** A progress line on stderr, rewritten in place; only where a person watches (a terminal, not --json). */
+  progress(text: string): void {
+    if (!this.stderr.isTTY || this.json) return;
+    this.stderr.write(`\r\x1b[K${this.redact(text)}`);
+    this.progressShown = true;
+  }
+
+  /** Removes the progress line, if one is shown (before the result is printed). */
+  clearProgress(): void {
+    if (!this.progressShown) return;
+    this.stderr.write('\r\x1b[K');
+    this.progressShown = false;
   }
 
   debug(text: string): void {

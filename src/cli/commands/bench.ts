@@ -317,15 +317,13 @@ function shortfall(r: BenchResult): BroadcastError | undefined {
   });
 }
 
-/** `text()` on one line of stderr, rewritten in place four times a second; only on a terminal. */
+/** `text()` as the progress line (Io.progress), rewritten four times a second. */
 function progressLine(ctx: Context, text: () => string): { stop(): void } {
-  const { io } = ctx;
-  if (!io.stderr.isTTY || io.json) return { stop() {} };
-  const timer = setInterval(() => io.stderr.write(`\r\x1b[K${text()}`), 250);
+  const timer = setInterval(() => ctx.io.progress(text()), 250);
   return {
     stop() {
       clearInterval(timer);
-      io.stderr.write('\r\x1b[K');
+      ctx.io.clearProgress();
     },
   };
 }

@@ -48,7 +48,6 @@ export interface DoctorResult {
 export default defineCommand<DoctorResult>({
   async run(ctx, options: NetworkOptions) {
     const limits: Limits = { timeoutMs: options.timeout ?? DEFAULTS.doctorTimeoutMs, retries: options.retries ?? DEFAULTS.doctorRetries };
-    const progress = progressLine(ctx.io);
     const checks: Check[] = [];
     let found: Findings = {};
     try {
@@ -58,7 +57,8 @@ export default defineCommand<DoctorResult>({
           checks.push({ name: step.name, status: 'skip', detail: `skipped: ${unmet}` });
           continue;
         }
-        progress.show(`checking ${step.name}… (${checks.length + 1}/${STEPS.length})`);
+        // Which check is running, for a person waiting on a slow one (the report comes at the end, on stdout).
+        ctx.io.progress(ctx.io.errStyle.dim(`checking ${step.name}… (${checks.length + 1}/${STEPS.length})`));
         const { check, found: more } = await step.run(ctx, found, limits);
         found = { ...found, ...more };
         // A check cut short by a stop signal says nothing about the setup.
@@ -66,7 +66,7 @@ export default defineCommand<DoctorResult>({
         checks.push({ name: step.name, ...check });
       }
     } finally {
-      progress.clear();
+      ctx.io.clearProgress();
       found.websocket?.subscriber.disconnect();
       found.broadcast?.close();
     }
@@ -383,22 +383,6 @@ function renderCheck(io: Io, check: Check): void {
   io.out(`${paint(MARKS[check.status])} ${check.name.padEnd(12)} ${check.status === 'skip' ? s.dim(check.detail) : check.detail}`);
   // A hint may run over several lines (commands to copy): each is indented under the check.
   if (check.hint) io.out(`  ${' '.repeat(12)} ${s.dim(`hint: ${check.hint.split('\n').join(`\n  ${' '.repeat(12)}       `)}`)}`);
-}
-
-/**
- * Which check is running, on one line of stderr rewritten in place, so a person waiting on a slow check sees
- * it; only on a terminal (the report itself comes at the end, on stdout).
- */
-function progressLine(io: Io): { show(text: string): void; clear(): void } {
-  const shown = Boolean(io.stderr.isTTY) && !io.json;
-  return {
-    show: (text) => {
-      if (shown) io.stderr.write(`\r\x1b[K${io.errStyle.dim(text)}`);
-    },
-    clear: () => {
-      if (shown) io.stderr.write('\r\x1b[K');
-    },
-  };
 }
 
 function failed(error: unknown): Omit<Check, 'name'> {

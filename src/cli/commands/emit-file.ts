@@ -549,8 +549,6 @@ function checkOptions(target: string | undefined, event: string | undefined, opt
 
 /** The progress line on a terminal's stderr: count, rate, failures and ETA, redrawn in place. */
 function progressLine(io: Io, total: number) {
-  const stderr = io.stderr;
-  let shown = false;
   return {
     update(p: BulkProgress) {
       const done = p.sent + p.failed;
@@ -562,11 +560,10 @@ function progressLine(io: Io, total: number) {
         ...(p.failed > 0 ? [io.errStyle.red(`${fmt(p.failed)} failed`)] : []),
         `ETA ${eta === undefined ? '?' : `${Math.ceil(eta)} s`}`,
       ];
-      stderr.write(`\r\x1b[K${parts.join(' · ')}`);
-      shown = true;
+      io.progress(parts.join(' · '));
     },
     clear() {
-      if (shown) stderr.write('\r\x1b[K');
+      io.clearProgress();
     },
   };
 }
