@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { faultServers } from '../helpers/fault-server.js';
-import { afterAll, describe, expect, inject, test } from '../helpers/fixtures.js';
+import { afterAll, describe, expect, inject, test, uid } from '../helpers/fixtures.js';
 import { listen } from '../helpers/listener.js';
 import { runMain } from '../helpers/main.js';
 import { jsonOf } from '../helpers/schema.js';
@@ -31,7 +31,7 @@ function expectRefusal(r: { code: number | null; stdout: string; stderr: string 
 
 describe('connection values, checked when resolved: before anything is sent', () => {
   test('a host given with its port or scheme is split into scheme, host and port, and events arrive', async () => {
-    const channel = `split-${Math.random().toString(36).slice(2)}`;
+    const channel = `split-${uid()}`;
     const to = await listen(server);
     try {
       await to.subscribe(channel);

@@ -13,9 +13,10 @@ import { signChannel } from '../../src/auth/sign.js';
 import { Broadcast } from '../../src/core/broadcast.js';
 import { runCli, tempProject, type RunResult } from '../helpers/cli.js';
 import { freePort, type SoketiServer } from '../helpers/soketi.js';
+import { uid as newUid } from '../helpers/fixtures.js';
 
 const server = inject('soketi') as SoketiServer;
-const uid = Math.random().toString(36).slice(2, 10);
+const uid = newUid();
 
 /** Distinctive values, with characters that base64, hex and URL encoding all change. */
 const SECRET = 'Sx9+canary/LEAK=secret~4711';

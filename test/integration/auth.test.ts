@@ -11,9 +11,9 @@ import type { BroadcastConfig } from '../../src/config/schema.js';
 import { runCli } from '../helpers/cli.js';
 import type { SoketiServer } from '../helpers/soketi.js';
 import { Pusher, socketOptions } from '../helpers/listener.js';
+import { uid } from '../helpers/fixtures.js';
 
 const server = inject('soketi') as SoketiServer;
-const uid = () => Math.random().toString(36).slice(2, 10);
 const USERS: Record<string, { id: number; name: string }> = { '1': { id: 1, name: 'Ada' }, '2': { id: 2, name: 'Grace' }, '3': { id: 3, name: 'Linus' } };
 
 // The app's rules: orders belong to the user whose id starts them, rooms are presence channels showing names.

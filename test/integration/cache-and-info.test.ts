@@ -5,14 +5,14 @@
  * timestamp. Pusher's own answers to the same: test/cli/server-answers.test.ts.
  */
 import { createHash, createHmac } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, test } from '../helpers/fixtures.js';
+import { afterAll, beforeAll, describe, expect, inject, test, uid } from '../helpers/fixtures.js';
 import { listen, type Listener } from '../helpers/listener.js';
 import { runMain } from '../helpers/main.js';
 import { jsonOf } from '../helpers/schema.js';
 import type { SoketiServer } from '../helpers/soketi.js';
 
 const server = inject('soketi') as SoketiServer;
-const id = Math.random().toString(36).slice(2, 10);
+const id = uid();
 
 describe('cache channels on soketi', () => {
   const cache = `cache-prices-${id}`;

@@ -23,12 +23,13 @@ import { startCli } from '../helpers/running.js';
 import { expectSchema, jsonOf } from '../helpers/schema.js';
 import { hasCommand, needs } from '../helpers/services.js';
 import { startSoketi, type SoketiServer } from '../helpers/soketi.js';
+import { uid } from '../helpers/fixtures.js';
 
 const chromiumInstalled = needs('chromium', hasCommand('chromium'), 'apt-get install chromium');
 /** Where `command -v chromium` finds it (Debian: /usr/bin/chromium). */
 const chromiumPath = () => execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
 const MASTER_KEY = Buffer.alloc(32, 'console-test-master-key').toString('base64');
-const id = Math.random().toString(36).slice(2, 10);
+const id = uid();
 
 /** `broadcast console --json` in this process, stopped with `stop()` as Ctrl-C would. */
 async function startConsole(args: string[], options: { env: Record<string, string>; cwd: string }) {

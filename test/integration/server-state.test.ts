@@ -8,9 +8,10 @@ import { runMain } from '../helpers/main.js';
 import { jsonOf } from '../helpers/schema.js';
 import { listen, type Listener } from '../helpers/listener.js';
 import { freePort, type SoketiServer } from '../helpers/soketi.js';
+import { uid } from '../helpers/fixtures.js';
 
 const server = inject('soketi') as SoketiServer;
-const id = Math.random().toString(36).slice(2, 10);
+const id = uid();
 const pub = `state-${id}`;
 const priv = `private-state-${id}`;
 const room = `presence-state-${id}`;

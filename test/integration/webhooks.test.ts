@@ -11,13 +11,13 @@ import type { RunResult } from '../helpers/cli.js';
 import { createFetchWebhookHandler, createWebhookHandler } from '../../src/webhook/handler.js';
 import type { PusherWebhookEvent } from '../../src/webhook/verify.js';
 import { encryptPayload } from '../../src/webhook/crypto.js';
-import { afterAll, beforeAll, describe, expect, test } from '../helpers/fixtures.js';
+import { afterAll, beforeAll, describe, expect, test, uid } from '../helpers/fixtures.js';
 import { listen, type Listener } from '../helpers/listener.js';
 import { runMain } from '../helpers/main.js';
 import { expectSchema } from '../helpers/schema.js';
 import { freePort, startSoketi, type SoketiServer } from '../helpers/soketi.js';
 
-const id = Math.random().toString(36).slice(2, 10);
+const id = uid();
 const room = `presence-room-${id}`;
 const vault = `private-encrypted-vault-${id}`;
 const masterKey = randomBytes(32).toString('base64');
