@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { runCli, tempProject } from '../helpers/cli.js';
-import { uid } from '../helpers/fixtures.js';
+import { test, uid } from '../helpers/fixtures.js';
 import { listen, settle, type Listener, type Received } from '../helpers/listener.js';
 import { runMain } from '../helpers/main.js';
 import { jsonOf } from '../helpers/schema.js';
@@ -212,35 +212,30 @@ describe('emit --file options', () => {
 });
 
 describe('emit --file progress', () => {
-  it('shows count, rate and ETA on a terminal (stderr), and nothing there otherwise; the summary goes to stdout', async () => {
-    const project = await tempProject();
-    try {
-      await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(`progress-${uid()}`, 300, 3));
-      const run = async (isTTY: boolean) => {
-        const stderr = Object.assign(new PassThrough(), { isTTY });
-        const stdout = new PassThrough();
-        let text = '';
-        let out = '';
-        stderr.on('data', (d: Buffer) => (text += d.toString()));
-        stdout.on('data', (d: Buffer) => (out += d.toString()));
-        const code = await main(['node', 'broadcast', 'emit', '--file', 'events.ndjson', '--rate', '600'], {
-          cwd: project.dir,
-          env: { ...server.env, PATH: process.env.PATH, XDG_STATE_HOME: process.env.XDG_STATE_HOME },
-          stdout,
-          stderr,
-        });
-        return { code, text, out };
-      };
-      const tty = await run(true);
-      expect(tty.code).toBe(0);
-      expect(tty.text).toMatch(/\r\x1b\[K[\d,]+\/300 events · [\d,]+\/s · ETA \d+ s/);
-      expect(tty.out).toMatch(/^✓ sent 300 events from events.ndjson/);
-      const piped = await run(false);
-      expect(piped.code).toBe(0);
-      expect(piped.text).toBe('');
-      expect(piped.out).toMatch(/^✓ sent 300 events from events.ndjson/);
-    } finally {
-      await project.cleanup();
-    }
+  test('shows count, rate and ETA on a terminal (stderr), and nothing there otherwise; the summary goes to stdout', async ({ project }) => {
+    await writeFile(path.join(project.dir, 'events.ndjson'), ndjson(`progress-${uid()}`, 300, 3));
+    const run = async (isTTY: boolean) => {
+      const stderr = Object.assign(new PassThrough(), { isTTY });
+      const stdout = new PassThrough();
+      let text = '';
+      let out = '';
+      stderr.on('data', (d: Buffer) => (text += d.toString()));
+      stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await main(['node', 'broadcast', 'emit', '--file', 'events.ndjson', '--rate', '600'], {
+        cwd: project.dir,
+        env: { ...server.env, PATH: process.env.PATH, XDG_STATE_HOME: process.env.XDG_STATE_HOME },
+        stdout,
+        stderr,
+      });
+      return { code, text, out };
+    };
+    const tty = await run(true);
+    expect(tty.code).toBe(0);
+    expect(tty.text).toMatch(/\r\x1b\[K[\d,]+\/300 events · [\d,]+\/s · ETA \d+ s/);
+    expect(tty.out).toMatch(/^✓ sent 300 events from events.ndjson/);
+    const piped = await run(false);
+    expect(piped.code).toBe(0);
+    expect(piped.text).toBe('');
+    expect(piped.out).toMatch(/^✓ sent 300 events from events.ndjson/);
   });
 });

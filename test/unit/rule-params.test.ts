@@ -19,7 +19,8 @@ import {
   type ChannelRuleParams,
 } from '../../src/config/schema.js';
 import { initDefaults, renderConfig } from '../../src/cli/scaffold.js';
-import { ROOT, tempProject } from '../helpers/cli.js';
+import { ROOT } from '../helpers/cli.js';
+import { test } from '../helpers/fixtures.js';
 
 const env = { PUSHER_APP_ID: '1', PUSHER_APP_KEY: '278d425bdf160c739803', PUSHER_APP_SECRET: '7ad3773142a6692b25b8' };
 
@@ -126,26 +127,21 @@ describe('typed rule params (run time)', () => {
     expect(matchRule(compileRules(config.channels), 'presence-orders.1.items.2')?.params).toEqual({ orderId: '1', itemId: '2' });
   });
 
-  it("the config `init` writes, with its example rules enabled, type-checks through the package's types, and a typo fails", async () => {
-    const p = await tempProject();
-    try {
-      await mkdir(path.join(p.dir, 'node_modules/@types'), { recursive: true });
-      await symlink(path.join(ROOT, 'node_modules/@types/node'), path.join(p.dir, 'node_modules/@types/node'), 'dir');
-      const enabled = renderConfig(initDefaults()).replace(/^(\s*)\/\/ ('[\w.{}]+': .*)$/gm, '$1$2');
-      expect(enabled).toContain("    'orders.{orderId}': (user, { orderId }) => String(user.id) === orderId,");
-      const tsc = path.join(ROOT, 'node_modules/.bin/tsc');
-      const exec = promisify(execFile);
-      const check = async (text: string) => {
-        await writeFile(path.join(p.dir, 'broadcast.config.ts'), text);
-        const args = ['--strict', '--noUncheckedIndexedAccess', '--noEmit', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', 'broadcast.config.ts'];
-        return exec(tsc, args, { cwd: p.dir }).then(() => '', (e: { stdout: string }) => e.stdout || 'tsc failed');
-      };
-      expect(await check(enabled)).toBe('');
-      const typo = enabled.replace('(user, { orderId }) => String(user.id) === orderId', '(user, params) => String(user.id) === params.orderID');
-      expect(typo).not.toBe(enabled);
-      expect(await check(typo)).toMatch(/broadcast\.config\.ts\(\d+,\d+\): error TS2551: Property 'orderID' does not exist/);
-    } finally {
-      await p.cleanup();
-    }
+  test("the config `init` writes, with its example rules enabled, type-checks through the package's types, and a typo fails", async ({ project: p }) => {
+    await mkdir(path.join(p.dir, 'node_modules/@types'), { recursive: true });
+    await symlink(path.join(ROOT, 'node_modules/@types/node'), path.join(p.dir, 'node_modules/@types/node'), 'dir');
+    const enabled = renderConfig(initDefaults()).replace(/^(\s*)\/\/ ('[\w.{}]+': .*)$/gm, '$1$2');
+    expect(enabled).toContain("    'orders.{orderId}': (user, { orderId }) => String(user.id) === orderId,");
+    const tsc = path.join(ROOT, 'node_modules/.bin/tsc');
+    const exec = promisify(execFile);
+    const check = async (text: string) => {
+      await writeFile(path.join(p.dir, 'broadcast.config.ts'), text);
+      const args = ['--strict', '--noUncheckedIndexedAccess', '--noEmit', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', 'broadcast.config.ts'];
+      return exec(tsc, args, { cwd: p.dir }).then(() => '', (e: { stdout: string }) => e.stdout || 'tsc failed');
+    };
+    expect(await check(enabled)).toBe('');
+    const typo = enabled.replace('(user, { orderId }) => String(user.id) === orderId', '(user, params) => String(user.id) === params.orderID');
+    expect(typo).not.toBe(enabled);
+    expect(await check(typo)).toMatch(/broadcast\.config\.ts\(\d+,\d+\): error TS2551: Property 'orderID' does not exist/);
   });
 });
