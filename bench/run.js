@@ -18,7 +18,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startSoketi } from './soketi.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -466,8 +466,8 @@ async function benchMemory(dir) {
 }
 
 async function benchAuth() {
-  if (!existsSync(path.join(ROOT, 'dist/auth/handler.js'))) {
-    notes.push('Auth handler: skipped, dist/auth/handler.js does not exist in this build.');
+  if (!(await import(pathToFileURL(path.join(ROOT, 'dist/index.js')).href)).createAuthHandler) {
+    notes.push('Auth handler: skipped, this build has no createAuthHandler.');
     rows.push({ name: 'Auth handler vs minimal `pusher.authorizeChannel` handler', baseline: '–', value: 'skipped', ratioText: '–', target: '≥ 0.9×', pass: undefined });
     return;
   }

@@ -19,8 +19,7 @@ const flag = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf
 const out = path.resolve(args.find((a) => a.endsWith('.png')) ?? path.join(ROOT, 'docs/console.png'));
 const width = flag('--width', 1440);
 const height = flag('--height', 940);
-const { Broadcast } = await import(path.join(ROOT, 'dist/index.js'));
-const { presenceChannelData, signChannel } = await import(path.join(ROOT, 'dist/auth/sign.js'));
+const { Broadcast, presenceChannelData, signChannel } = await import(path.join(ROOT, 'dist/index.js'));
 const Pusher = PusherModule.default ?? PusherModule;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -4,15 +4,15 @@
  * - docs/cli.md: every command, argument and option, from the program's own declarations (src/cli/program.ts);
  * - the error-code table in docs/json-output.md, from ERROR_CODES (src/core/errors.ts).
  * `node scripts/docs.mjs` writes them; `--check` exits 1 when a file is out of date (a test runs it).
- * Reads the build (dist/): run `npm run build` first (`npm run docs` does).
+ * Reads tsc's file-by-file output (.build/): run `npm run build` first (`npm run docs` does).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { buildProgram } = await import(path.join(ROOT, 'dist/cli/program.js'));
-const { ERROR_CODES } = await import(path.join(ROOT, 'dist/core/errors.js'));
+const { buildProgram } = await import(path.join(ROOT, '.build/cli/program.js'));
+const { ERROR_CODES } = await import(path.join(ROOT, '.build/core/errors.js'));
 
 const program = buildProgram(() => async () => {});
 const cell = (text) => String(text).replace(/\|/g, '\\|').replace(/\n/g, ' ');

@@ -3,15 +3,11 @@
  * about argv, process signals and exit codes; each command lives in src/cli/commands/ and is imported only
  * when it runs.
  */
-import type * as CommanderModule from 'commander';
-import { createRequire } from 'node:module';
+import { CommanderError, type Command } from 'commander';
 import type { Context, GlobalOptions } from './context.js';
 import { buildProgram, type CommandModule } from './program.js';
 import { envSecrets, redactSecrets, registerSecrets } from './redact.js';
 
-const require = createRequire(import.meta.url);
-const { CommanderError } = require('commander') as typeof CommanderModule;
-type Command = CommanderModule.Command;
 
 export interface MainOptions {
   cwd?: string;

@@ -3,18 +3,16 @@
  * and scripts/docs.mjs generates docs/cli.md from it. Each command's module is named here and imported only
  * when that command runs, so start-up loads little more than commander.
  */
-import type * as CommanderModule from 'commander';
-import { createRequire } from 'node:module';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { DEFAULTS, FOLLOW_DEFAULTS } from '../config/defaults.js';
 import type { Command as BroadcastCommand } from './command.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { WEBHOOK_DEFAULTS } from '../webhook/defaults.js';
+import { packageRoot } from '../core/package-root.js';
 
-// require(), not import(): commander is CommonJS, and Node parses CommonJS imported as ESM for its exports.
-const require = createRequire(import.meta.url);
-const { Command, InvalidArgumentError, Option } = require('commander') as typeof CommanderModule;
-type Command = CommanderModule.Command;
-export const { version } = require('../../package.json') as { version: string };
+export const { version } = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
 
 export type CommandModule = { default: BroadcastCommand<object> };
 /** Turns a command module's loader into commander's action handler. */

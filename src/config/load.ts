@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
+import { packageRoot } from '../core/package-root.js';
 import { cachedModule, transpileCache } from './cache.js';
 import { DEFAULTS } from './defaults.js';
 import { checkConfigShape } from './guard.js';
@@ -527,7 +528,7 @@ function loadError(error: unknown, filepath: string, cwd: string): ConfigError {
 }
 
 /** This package's own code (src/ when tests run it, dist/ when built): never where a config's error is. */
-const OWN_CODE = ['src', 'dist'].map((dir) => path.join(fileURLToPath(new URL('../..', import.meta.url)), dir) + path.sep);
+const ownCode = () => ['src', 'dist'].map((dir) => path.join(packageRoot(), dir) + path.sep);
 
 /** Where a load error happened and what it was, when that can be told. */
 function locate(error: unknown, filepath: string): { file: string; line?: number; column?: number; kind: string; reason: string } | undefined {
@@ -550,7 +551,7 @@ function locate(error: unknown, filepath: string): { file: string; line?: number
     let file = frame[1]!.startsWith('file://') ? fileURLToPath(frame[1]!.replace(/\?.*$/, '')) : frame[1]!;
     // The config run from the transpile cache: sucrase keeps its lines, so the line is the config's.
     if (/[\\/]\.cache[\\/]broadcast[\\/]transpiled[\\/]/.test(file)) file = filepath;
-    else if (/[\\/]node_modules[\\/]/.test(file) || OWN_CODE.some((dir) => file.startsWith(dir))) continue;
+    else if (/[\\/]node_modules[\\/]/.test(file) || ownCode().some((dir) => file.startsWith(dir))) continue;
     // The line is the file's (jiti keeps lines); the column is the transpiled code's, so it is not shown.
     return { file, line: Number(frame[2]), kind: error.name || 'Error', reason: firstLine(withoutSource(error.message)) };
   }

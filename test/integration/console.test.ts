@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelAuthBody, presenceChannelData } from '../../src/auth/sign.js';
 import { FOLLOW_DEFAULTS } from '../../src/follow.js';
 import { main } from '../../src/cli/main.js';
-import { STATIC_DIR } from '../../src/cli/console/server.js';
+import { staticDir } from '../../src/cli/console/server.js';
 import { cleanEnv, ROOT, tempProject } from '../helpers/cli.js';
 import { listen, type Listener } from '../helpers/listener.js';
 import { capture, runMain } from '../helpers/main.js';
@@ -404,8 +404,8 @@ describe('broadcast console: bad input exits 2 before serving anything', () => {
 
   it('the page ships in the package', () => {
     const { files } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
-    expect(files).toContain(path.relative(ROOT, STATIC_DIR));
-    for (const file of ['index.html', 'console.css', 'console.js']) expect(existsSync(path.join(STATIC_DIR, file))).toBe(true);
+    expect(files).toContain(path.relative(ROOT, staticDir()));
+    for (const file of ['index.html', 'console.css', 'console.js']) expect(existsSync(path.join(staticDir(), file))).toBe(true);
   });
 
   it('--help shows the defaults the code uses', async () => {

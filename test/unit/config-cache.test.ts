@@ -29,7 +29,7 @@ const ofKind = (names: string[], extension: string) => names.filter((name) => pa
 async function loadInProcess(dir: string): Promise<{ config?: Record<string, unknown>; error?: string; loaded: string[] }> {
   const script = `
     import { createRequire } from 'node:module';
-    const { loadConfig } = await import(${JSON.stringify(path.join(ROOT, 'dist/config/load.js'))});
+    const { loadConfig } = await import(${JSON.stringify(path.join(ROOT, 'dist/index.js'))});
     const result = await loadConfig({ cwd: ${JSON.stringify(dir)} }).then(({ config }) => ({ config }), (error) => ({ error: error.message }));
     const loaded = Object.keys(createRequire(import.meta.url).cache).map((file) => /node_modules[\\\\/](jiti|sucrase)[\\\\/].*\\.[cm]?js$/.exec(file)?.[1]);
     console.log(JSON.stringify({ ...result, loaded: [...new Set(loaded.filter(Boolean))].sort() }));`;

@@ -47,4 +47,7 @@ console.log(JSON.stringify({ exports: Object.keys(lib), before, after }));
   for (const heavy of ['commander', 'chalk', 'inquirer', 'cosmiconfig', 'jiti', 'pusher-js', '/node_modules/pusher/']) {
     expect(loaded, `${heavy} must not load on import`).not.toContain(heavy);
   }
+  // The build bundles commander into the CLI's entry, and the CLI's own modules into chunks of their own.
+  expect(loaded).not.toContain('/dist/cli/');
+  expect(loaded).not.toMatch(/\/dist\/chunks\/cli-/);
 });

@@ -3,9 +3,9 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { displayPath, SEARCH_PLACES } from '../../config/load.js';
 import { UsageError } from '../../core/errors.js';
+import { packageRoot } from '../../core/package-root.js';
 import { defineCommand } from '../command.js';
 import type { Context } from '../context.js';
 import { refuseConnectionFlag } from '../input.js';
@@ -55,8 +55,6 @@ export interface InitResult {
   install?: string;
 }
 
-/** This package's folder (the one running): src/cli/commands or dist/cli/commands, three levels down. */
-const PACKAGE_DIR = fileURLToPath(new URL('../../../', import.meta.url)).replace(/[\\/]$/, '');
 
 export default defineCommand<InitResult>({
   async run(ctx, options: InitOptions) {
@@ -106,8 +104,8 @@ export default defineCommand<InitResult>({
         eventsDir,
         authRoute,
         packageInstalled,
-        cli: localBin(ctx.cwd) ? 'npx broadcast' : `node ${shellQuote(path.join(PACKAGE_DIR, 'bin', 'broadcast.js'))}`,
-        ...(packageInstalled ? {} : { install: `npm install --save-dev ${shellQuote(PACKAGE_DIR)}` }),
+        cli: localBin(ctx.cwd) ? 'npx broadcast' : `node ${shellQuote(path.join(packageRoot(), 'bin', 'broadcast.js'))}`,
+        ...(packageInstalled ? {} : { install: `npm install --save-dev ${shellQuote(packageRoot())}` }),
       },
     };
   },

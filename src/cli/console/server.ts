@@ -7,13 +7,13 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../core/errors.js';
+import { packageRoot } from '../../core/package-root.js';
 import { allowedHosts, hostPort, isWildcard, refusal, TOKEN_HEADER } from './access.js';
 import type { ConsoleApp } from './app.js';
 
-/** The page's files, shipped in the package's console/ folder (from src/cli/console/ or dist/cli/console/). */
-export const STATIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../console');
+/** The page's files, shipped in the package's console/ folder. */
+export const staticDir = (): string => path.join(packageRoot(), 'console');
 const FILES = { 'index.html': 'text/html', 'console.css': 'text/css', 'console.js': 'text/javascript' } as const;
 
 const KNOWN_PATHS = new Set(['/', '/index.html', '/console.css', '/console.js', '/api/state', '/api/stream', '/api/members', '/api/checks', '/api/check', '/api/sign', '/api/send']);
@@ -207,7 +207,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
 
 /** The page's files, read once; the page links its script and style sheet with the token. */
 async function loadFiles(token: string): Promise<Record<keyof typeof FILES, string>> {
-  const read = (name: string) => readFile(path.join(STATIC_DIR, name), 'utf8');
+  const read = (name: string) => readFile(path.join(staticDir(), name), 'utf8');
   const [html, css, js] = await Promise.all([read('index.html'), read('console.css'), read('console.js')]);
   return { 'index.html': html.replaceAll('{{token}}', token), 'console.css': css, 'console.js': js };
 }
