@@ -228,10 +228,15 @@ export function parseEventLine(text: string, line: number, rules: LineRules = {}
   } else {
     return fail(`missing "channel" (or "channels"), e.g. ${EXAMPLE}`);
   }
+  // Encrypted channels receive the encrypted form of the data (about 4/3 of it): measured below.
+  let encrypted = false;
   for (const name of channels) {
     const problem = channelNameProblem(name, rules.channelNameLength);
     if (problem) fail(`invalid channel name ${JSON.stringify(name)}: ${problem}`);
-    if (rules.encryptedProblem && channelType(name) === 'encrypted') fail(`channel "${name}" is encrypted, but ${rules.encryptedProblem}`);
+    if (channelType(name) === 'encrypted') {
+      if (rules.encryptedProblem) fail(`channel "${name}" is encrypted, but ${rules.encryptedProblem}`);
+      encrypted = true;
+    }
   }
   if (channels.length > 1) channels = [...new Set(channels)];
   if (record.event !== undefined && record.name !== undefined) fail('give "event" or "name", not both');
@@ -245,9 +250,7 @@ export function parseEventLine(text: string, line: number, rules: LineRules = {}
   const data = record.data === undefined ? {} : record.data;
   const limit = (rules.maxPayloadKb ?? LIMITS.defaultMaxPayloadKb) * 1024;
   // The payload is measured as it will be sent, unless the line itself proves it small enough (surelyFits):
-  // that skips the serialising for the common line, which pass 2 would repeat.
-  // Encrypted channels receive the encrypted form (about 4/3 of the data): always measured.
-  const encrypted = channels.some((c) => channelType(c) === 'encrypted');
+  // that skips the serialising for the common line, which pass 2 would repeat. Encrypted: always measured.
   if (encrypted || !surelyFits(text, limit)) {
     let bytes: number;
     try {
