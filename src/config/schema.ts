@@ -202,6 +202,16 @@ export const ENV_CONNECTIONS = {
 /** The PUSHER_* variables, by connection field. */
 export const ENV_VARS = ENV_CONNECTIONS.pusher;
 
+/**
+ * Where a hint tells the user to set some fields of a connection: its variables for `pusher` (PUSHER_*) and
+ * `reverb` (REVERB_*), otherwise the connection in the config file, which no variable changes.
+ */
+export function connectionFields(connectionName: string, fields: Array<'appId' | 'key' | 'secret' | 'host' | 'port' | 'scheme'>): string {
+  const variables: Partial<Record<string, string>> | undefined = (ENV_CONNECTIONS as Record<string, Partial<Record<string, string>>>)[connectionName];
+  if (variables) return fields.map((field) => variables[field]).join(', ');
+  return `${fields.join(', ')} of connections.${connectionName} in the config`;
+}
+
 /** Variables that pick the connection and its server. */
 export const CHOICE_VARS = {
   connection: 'BROADCAST_CONNECTION',

@@ -26,7 +26,7 @@ import type { Socket } from 'node:net';
 import type PusherClient from 'pusher';
 import { missingMasterKey, signApiRequest } from '../auth/sign.js';
 import { channelType } from '../core/channels.js';
-import { connectionUrl, MAX_TIMEOUT_MS, type PusherConnection } from '../config/schema.js';
+import { connectionFields, connectionUrl, MAX_TIMEOUT_MS, type PusherConnection } from '../config/schema.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { ConfigError, DeliveryError, describeNetworkError } from '../core/errors.js';
 import { serializePayload } from '../core/validation.js';
@@ -400,7 +400,7 @@ function unexpectedAnswer(answer: Answer, expect: Expect, parsed: { value: unkno
     // Something accepted the request: whether it passed the event on is unknown, so it is not retried.
     ...(event ? { details: { maybeDelivered: true } } : {}),
     hint:
-      `Is it a Pusher server? Check the host, port and scheme of connection "${c.name}" (PUSHER_HOST, PUSHER_PORT, PUSHER_SCHEME): ` +
+      `Is it a Pusher server? Check the host, port and scheme of connection "${c.name}" (${connectionFields(c.name, ['host', 'port', 'scheme'])}): ` +
       'they must point at the Pusher HTTP API (Pusher Channels, soketi, Reverb), not at a web page or a proxy' +
       (event ? '. The event may or may not have been delivered, so it was not retried' : ''),
   });
@@ -425,7 +425,7 @@ function isErrorBody(body: unknown): body is { error: unknown; code: number } {
 
 /** The DeliveryError for an attempt that got no answer: whether a retry is safe, or the event may have arrived. */
 function noAnswerError(raw: NoAnswer, c: { name: string; url: string; timeoutMs: number; connectTimeoutMs: number }): DeliveryError {
-  const serverHint = `Is the server running? Check the host and port of connection "${c.name}" (PUSHER_HOST, PUSHER_PORT, PUSHER_SCHEME)`;
+  const serverHint = `Is the server running? Check the host and port of connection "${c.name}" (${connectionFields(c.name, ['host', 'port', 'scheme'])})`;
   if (raw.timedOut === 'connect') {
     // Nothing was sent, so a retry is safe.
     return new DeliveryError(`Could not connect to the server at ${c.url} within ${c.connectTimeoutMs} ms`, { retryable: true, hint: serverHint });

@@ -5,6 +5,7 @@
  * DeliveryError naming the cause and the fix; nothing here ever shows the secret (the strings compared are
  * what was signed, never the key it was signed with).
  */
+import { connectionFields } from '../config/schema.js';
 import { DeliveryError } from '../core/errors.js';
 
 /** Pusher's window for `auth_timestamp` (s): requests signed further from the server's clock are refused. */
@@ -140,7 +141,7 @@ export function rejectionError(status: number, text: string, connectionName: str
           'parameters match), so the secret differs',
         {
           status,
-          hint: `Check the secret of connection "${connectionName}" (PUSHER_APP_SECRET): it must be the secret of the app with this key and app id`,
+          hint: `Check the secret of connection "${connectionName}" (${connectionFields(connectionName, ['secret'])}): it must be the secret of the app with this key and app id`,
           details: { diagnosis: 'wrong-secret' },
         },
       );
@@ -152,7 +153,7 @@ export function rejectionError(status: number, text: string, connectionName: str
         status,
         hint:
           'Something between this machine and the server (a reverse proxy, a load balancer, a path prefix) rewrote the request. ' +
-          `Point connection "${connectionName}" (PUSHER_HOST, PUSHER_PORT, PUSHER_SCHEME) at the Pusher API itself, or make the proxy pass ` +
+          `Point connection "${connectionName}" (${connectionFields(connectionName, ['host', 'port', 'scheme'])}) at the Pusher API itself, or make the proxy pass ` +
           'the path, query and body unchanged',
         details: { diagnosis: 'request-changed', differences },
       },
@@ -173,7 +174,7 @@ export function rejectionError(status: number, text: string, connectionName: str
   return new DeliveryError(`The server rejected the credentials (HTTP ${status})${suffix}`, {
     status,
     hint:
-      `Check the app id, key and secret of connection "${connectionName}" (PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET). ` +
+      `Check the app id, key and secret of connection "${connectionName}" (${connectionFields(connectionName, ['appId', 'key', 'secret'])}). ` +
       'soketi and Reverb answer a wrong secret this way without saying more; a proxy that changes the request (a path prefix, a ' +
       're-encoded body) is refused the same way' +
       (status === 403 ? '. Pusher Channels also answers 403 for a disabled app or one over its message quota' : ''),

@@ -118,6 +118,20 @@ describe('doctor', () => {
     expect(r.stderr).toContain('error: 1 check failed: server');
   });
 
+  test('a Laravel Reverb setup (REVERB_* variables only) passes, and its hints name the REVERB_* variables', async ({ project }) => {
+    const reverb = { REVERB_APP_ID: server.appId, REVERB_APP_KEY: server.key, REVERB_APP_SECRET: server.secret, REVERB_HOST: server.host, REVERB_SCHEME: 'http' };
+    const good = await runMain(['doctor', '--json'], { cwd: project.dir, env: { ...reverb, REVERB_PORT: String(server.port) } });
+    expect(good.code).toBe(0);
+    const doc = jsonOf('doctor', good.stdout) as { connection: string; checks: Check[] };
+    expect(doc.connection).toBe('reverb');
+    expect(byName(doc.checks).config).toMatchObject({ status: 'pass', detail: 'no config file; using the REVERB_* environment variables' });
+
+    const port = await freePort();
+    const down = await runMain(['doctor', '--json'], { cwd: project.dir, env: { ...reverb, REVERB_PORT: String(port) } });
+    expect(down.code).toBe(1);
+    expect(byName((jsonOf('doctor', down.stdout) as { checks: Check[] }).checks).server!.hint).toContain('Check the host and port (REVERB_HOST, REVERB_PORT, REVERB_SCHEME)');
+  });
+
   test('fails when the connection cannot deliver (the built-in log connection)', async ({ project }) => {
     const r = await runMain(['doctor', '--json'], { cwd: project.dir });
     expect(r.code).toBe(1);

@@ -95,7 +95,11 @@ describe('other refusals', () => {
   it('soketi\'s and Reverb\'s bare 401s keep the credentials message, with what to check', () => {
     const soketi = statusError(401, '{"error":"The secret authentication failed","code":401}', 'local', { stringToSign: SIGNED });
     expect(soketi.message).toBe('The server rejected the credentials (HTTP 401): The secret authentication failed');
-    expect(soketi.hint).toMatch(/PUSHER_APP_SECRET.*soketi and Reverb answer a wrong secret this way.*proxy/);
+    // The hint says where the credentials are set: the config for a connection of its own, the variables for
+    // the connections they make (pusher: PUSHER_*, reverb: REVERB_*).
+    expect(soketi.hint).toMatch(/\(appId, key, secret of connections\.local in the config\)\. soketi and Reverb answer a wrong secret this way.*proxy/);
+    expect(statusError(401, '{"error":"The secret authentication failed","code":401}', 'reverb').hint).toContain('(REVERB_APP_ID, REVERB_APP_KEY, REVERB_APP_SECRET)');
+    expect(statusError(401, '{"error":"The secret authentication failed","code":401}', 'pusher').hint).toContain('(PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET)');
     expect(statusError(401, 'Authentication signature invalid.', 'local').message).toBe('The server rejected the credentials (HTTP 401): Authentication signature invalid.');
   });
 

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Broadcast } from '../../core/broadcast.js';
-import { connectionUrl, ENV_VARS, resolveConnection, secretsOf, type BroadcastConfig, type PusherConnection } from '../../config/schema.js';
+import { connectionFields, connectionUrl, ENV_CONNECTIONS, resolveConnection, secretsOf, type BroadcastConfig, type PusherConnection } from '../../config/schema.js';
 import { BroadcastError, describeNetworkError } from '../../core/errors.js';
 import { CLOCK_FIX, describeSkew, TIMESTAMP_WINDOW_S } from '../../transport/rejection.js';
 import { DEFAULTS } from '../../config/defaults.js';
@@ -137,20 +137,23 @@ const STEPS: Step[] = [
   { name: 'auth-route', needs: (found) => (found.config ? undefined : 'the config did not load'), run: checkAuthRoute },
 ];
 
-/** A config file was found and loads (or the PUSHER_* variables are complete). */
+/** A config file was found and loads (or the PUSHER_* or REVERB_* variables are complete). */
 async function checkConfig(ctx: Context): ReturnType<Step['run']> {
   const { loadConfig, displayPath } = await import('../../config/load.js');
   try {
     const loaded = await loadConfig({ cwd: ctx.cwd, configPath: ctx.options.config });
     const found = { config: loaded.config };
     if (loaded.filepath) return { check: { status: 'pass', detail: `loaded ${displayPath(loaded.filepath, ctx.cwd)}` }, found };
-    const missing = (['appId', 'key', 'secret'] as const).filter((f) => !ctx.env[ENV_VARS[f]]);
-    if (missing.length === 0) return { check: { status: 'pass', detail: 'no config file; using the PUSHER_* environment variables' }, found };
+    const complete = Object.values(ENV_CONNECTIONS).filter((variables) => (['appId', 'key', 'secret'] as const).every((f) => ctx.env[variables[f]]));
+    if (complete.length > 0) {
+      const names = complete.map((variables) => variables.appId.replace(/_APP_ID$/, '_*')).join(' and ');
+      return { check: { status: 'pass', detail: `no config file; using the ${names} environment variables` }, found };
+    }
     return {
       check: {
         status: 'warn',
-        detail: 'no broadcast.config.* found and the PUSHER_* variables are incomplete',
-        hint: 'Run `broadcast init`, or set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET',
+        detail: 'no broadcast.config.* found, and neither the PUSHER_* nor the REVERB_* variables are complete',
+        hint: 'Run `broadcast init`, or set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET (REVERB_APP_ID, REVERB_APP_KEY and REVERB_APP_SECRET for Laravel Reverb)',
       },
       found,
     };
@@ -171,7 +174,7 @@ async function checkConnection(ctx: Context, { config }: Findings, limits: Limit
         check: {
           status: 'fail',
           detail: `connection "${resolved.name}" uses the ${resolved.connection.driver} driver: nothing is delivered`,
-          hint: 'Set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET (with PUSHER_HOST and PUSHER_PORT for soketi or Reverb), or choose a pusher connection with --connection',
+          hint: 'Set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET (with PUSHER_HOST and PUSHER_PORT for soketi), or REVERB_APP_ID, REVERB_APP_KEY, REVERB_APP_SECRET, REVERB_HOST and REVERB_PORT for Laravel Reverb, or choose a pusher connection with --connection',
         },
         found: named,
       };
@@ -202,7 +205,7 @@ async function checkConnection(ctx: Context, { config }: Findings, limits: Limit
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]', '0.0.0.0']);
 
 /** The server answers HTTP at all. */
-async function checkServer(ctx: Context, { connection }: Findings, { timeoutMs }: Limits): ReturnType<Step['run']> {
+async function checkServer(ctx: Context, { connection, connectionName }: Findings, { timeoutMs }: Limits): ReturnType<Step['run']> {
   const url = connectionUrl(connection!);
   const started = performance.now();
   const sentAt = Date.now();
@@ -215,13 +218,14 @@ async function checkServer(ctx: Context, { connection }: Findings, { timeoutMs }
     const reason = networkReason(error, timeoutMs);
     // Nothing listens on a local port: most often the development server was never started, so say how.
     const local = reason === 'connection refused' && LOCAL_HOSTS.has(connection!.host ?? '');
+    const where = connectionFields(connectionName ?? 'pusher', ['host', 'port', 'scheme']);
     return {
       check: {
         status: 'fail',
         detail: `${url}: ${reason}${local ? ' (nothing listens on that port)' : ''}`,
         hint: local
-          ? [`Is the server running? Check the host and port (${ENV_VARS.host}, ${ENV_VARS.port}, ${ENV_VARS.scheme}).`, ...LOCAL_SOKETI].join('\n')
-          : `Is the server running? Check the host and port (${ENV_VARS.host}, ${ENV_VARS.port}, ${ENV_VARS.scheme})`,
+          ? [`Is the server running? Check the host and port (${where}).`, ...LOCAL_SOKETI].join('\n')
+          : `Is the server running? Check the host and port (${where})`,
       },
     };
   }

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { listConnections, resolveConnection, secretsOf, type PusherConnection } from '../../config/schema.js';
+import { connectionFields, listConnections, resolveConnection, secretsOf, type PusherConnection } from '../../config/schema.js';
 import { BroadcastError, ConfigError, UsageError, ValidationError } from '../../core/errors.js';
 import type { Webhook, WebhookEvent } from '../../webhook/verify.js';
 import { defineCommand } from '../command.js';
@@ -135,7 +135,7 @@ function candidates(ctx: Context, config: Parameters<typeof listConnections>[0],
         hint: 'Drop --connection to pick among all pusher connections by --key',
       });
     }
-    if (!hasSecret(app)) throw new ConfigError(`Connection "${selected}" has no secret to check the webhook against`, { hint: 'Set PUSHER_APP_SECRET' });
+    if (!hasSecret(app)) throw new ConfigError(`Connection "${selected}" has no secret to check the webhook against`, { hint: `Set ${connectionFields(app.name, ['secret'])}` });
     return [app];
   }
   const pusher = [...connections.values()].filter((c): c is typeof c & { connection: PusherConnection } => c.connection.driver === 'pusher');
@@ -144,12 +144,12 @@ function candidates(ctx: Context, config: Parameters<typeof listConnections>[0],
   if (matching.length === 0) {
     if (keyed.length > 0) {
       throw new ConfigError(`${keyed.map((c) => `Connection "${c.name}"`).join(', ')} has key ${JSON.stringify(key)} but no secret to check the webhook against`, {
-        hint: 'Set PUSHER_APP_SECRET',
+        hint: `Set ${[...new Set(keyed.map((c) => connectionFields(c.name, ['secret'])))].join(' or ')}`,
       });
     }
     const known = pusher.map((c) => `${c.name} (${c.connection.key})`).join(', ');
     throw new ConfigError(`No configured pusher connection has key ${JSON.stringify(key)}`, {
-      hint: known ? `Configured: ${known}` : 'No pusher connection is configured: set PUSHER_APP_KEY and PUSHER_APP_SECRET',
+      hint: known ? `Configured: ${known}` : 'No pusher connection is configured: set PUSHER_APP_KEY and PUSHER_APP_SECRET (REVERB_APP_KEY and REVERB_APP_SECRET for Laravel Reverb)',
     });
   }
   return matching.map((c) => ({ name: c.name, connection: c.connection }));
