@@ -61,6 +61,8 @@ describe('make:event with each channel type, then events and emit', () => {
         written: true,
         existed: false,
         dryRun: false,
+        // The fixture links the package without npm's .bin: the next step runs this copy by its path.
+        cli: `node ${BIN}`,
       });
     });
     expect((await readdir(path.join(p.dir, 'src/events'))).sort()).toEqual(cases.map((c) => `${c[2]}.ts`).sort());
@@ -186,12 +188,17 @@ describe('make:event without a terminal', () => {
     expect(r.stderr).toContain('--channel <name>');
     expect(r.stdout).toContain('on the private channel private-invoice-paid');
     expect(r.stdout).toContain("browsers need an authorization rule for 'invoice-paid' in the config's `channels`");
+    // How to send it, runnable from here: this copy by its path (no npm .bin in the fixture), npx where npm linked it.
+    expect(r.stdout).toContain(`  send it: node ${BIN} emit InvoicePaid --data '{}'\n`);
     const source = await readFile(path.join(project.dir, 'src/events/InvoicePaid.ts'), 'utf8');
     expect(source).toContain("return new PrivateChannel('invoice-paid');");
     // --yes takes the same defaults without the note.
+    await mkdir(path.join(project.dir, 'node_modules/.bin'));
+    await symlink('../pusher-broadcast/bin/broadcast.js', path.join(project.dir, 'node_modules/.bin/broadcast'));
     const quiet = await runMain(['make:event', 'InvoiceSent', '--yes'], { cwd: project.dir });
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).toBe('');
+    expect(quiet.stdout).toContain("  send it: npx broadcast emit InvoiceSent --data '{}'\n");
   });
 
   test('--dry-run prints the file and writes nothing; with --json the content is in the document', async ({ project }) => {

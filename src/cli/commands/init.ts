@@ -1,5 +1,4 @@
 /** `broadcast init`: writes broadcast.config.ts and .env.example for a new project. */
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { defineCommand } from '../command.js';
 import type { Context } from '../context.js';
 import { refuseConnectionFlag } from '../input.js';
 import { ask, canPrompt, type Question } from '../prompt.js';
+import { cliCommand, shellQuote } from '../invocation.js';
 import { initDefaults, LOCAL_SOKETI, renderConfig, renderEnvExample, type InitAnswers, type ServerKind } from '../scaffold.js';
 
 export interface InitOptions {
@@ -104,7 +104,7 @@ export default defineCommand<InitResult>({
         eventsDir,
         authRoute,
         packageInstalled,
-        cli: localBin(ctx.cwd) ? 'npx broadcast' : `node ${shellQuote(path.join(packageRoot(), 'bin', 'broadcast.js'))}`,
+        cli: cliCommand(ctx.cwd),
         ...(packageInstalled ? {} : { install: `npm install --save-dev ${shellQuote(packageRoot())}` }),
       },
     };
@@ -208,31 +208,4 @@ function isInstalled(dir: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Whether `npx broadcast` in `cwd` runs this package's binary: npm looks in the node_modules/.bin of the
- * nearest folder above `cwd` that has a package.json or a node_modules (its local prefix).
- */
-function localBin(cwd: string): boolean {
-  let prefix = cwd;
-  for (let dir = cwd; ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'package.json')) || existsSync(path.join(dir, 'node_modules'))) {
-      prefix = dir;
-      break;
-    }
-    if (path.dirname(dir) === dir) break;
-  }
-  try {
-    const bin = realpathSync(path.join(prefix, 'node_modules', '.bin', 'broadcast'));
-    const pkg = JSON.parse(readFileSync(path.join(path.dirname(bin), '..', 'package.json'), 'utf8')) as { name?: unknown };
-    return pkg.name === 'pusher-broadcast';
-  } catch {
-    return false;
-  }
-}
-
-/** A word for a POSIX shell: as is when it holds nothing the shell would interpret, else in single quotes. */
-function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }

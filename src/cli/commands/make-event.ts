@@ -8,6 +8,7 @@ import { validateEventName } from '../../core/validation.js';
 import { defineCommand } from '../command.js';
 import type { Context } from '../context.js';
 import { refuseConnectionFlag } from '../input.js';
+import { cliCommand } from '../invocation.js';
 import { ask, canPrompt, type Question } from '../prompt.js';
 import {
   CHANNEL_PREFIX,
@@ -47,6 +48,8 @@ export interface MakeEventResult {
   /** A file was already there: overwritten (--force), or with --dry-run one that writing would need --force for. */
   existed: boolean;
   dryRun: boolean;
+  /** How the printed next step runs the CLI from the working folder: `npx broadcast`, or `node <path>`. */
+  cli: string;
   /** --dry-run: the file that would be written. */
   content?: string;
 }
@@ -93,6 +96,7 @@ export default defineCommand<MakeEventResult>({
       written: false,
       existed: exists,
       dryRun: Boolean(options.dryRun),
+      cli: cliCommand(ctx.cwd),
     };
     if (options.dryRun) return { result: { ...result, content } };
 
@@ -126,7 +130,7 @@ export default defineCommand<MakeEventResult>({
     io.out(`${s.green('✓')} ${result.existed ? 'overwrote' : 'created'} ${s.bold(result.file)}`);
     io.out(`  ${result.name}: sent as "${result.as}" on the ${type} channel ${s.cyan(name)}`);
     const sample = JSON.stringify(Object.fromEntries(result.params.map((p) => [p, 1])));
-    io.out(`  send it: broadcast emit ${result.name} --data '${sample}'`);
+    io.out(`  send it: ${result.cli} emit ${result.name} --data '${sample}'`);
     if (type !== 'public') io.out(`  browsers need an authorization rule for '${name.slice(CHANNEL_PREFIX[type].length)}' in the config's \`channels\``);
   },
 });
