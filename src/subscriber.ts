@@ -15,8 +15,10 @@ import type {
   ConnectionManager,
   Options as PusherOptions,
   PresenceChannel as PusherPresenceChannel,
+  UserAuthenticationHandler,
 } from 'pusher-js';
-import { createSigner, missingMasterKey, presenceChannelData, signSubscription, type ChannelAuth, type Signer } from './auth/sign.js';
+import { createSigner, missingMasterKey, presenceChannelData, signSubscription, type AuthCredentials, type ChannelAuth, type Signer } from './auth/sign.js';
+import { userAuthBody, userChannel } from './auth/users.js';
 import { channelType } from './core/channels.js';
 import { explainCloseCode, isRefusal, type CloseCodeInfo } from './core/close-codes.js';
 import { connectionUrl, ENV_VARS, type PusherConnection } from './config/schema.js';
@@ -66,8 +68,18 @@ export interface CacheMiss {
 }
 
 export interface SubscriberOptions {
-  /** Presence channels: who to join as (`info` becomes `user_info`). Required to subscribe to presence channels. */
+  /**
+   * Who the connection is: presence channels are joined as this user (`info` becomes `user_info`), and
+   * `signIn` signs in as them. Required for presence channels and for `signIn`.
+   */
   user?: { id: string | number; info?: unknown };
+  /**
+   * Sign in as `user` once connected (`pusher:signin`, signed locally with the app secret), as pusher-js's
+   * `signin()` does in a browser: the events sent to that user (`broadcast.sendToUser`, `emit --user`) then
+   * reach `onEvent` with the channel `#server-to-user-<id>`, and a server that requires signing in (soketi's
+   * user authentication) keeps the connection. `createSubscriber` resolves once the server confirms it.
+   */
+  signIn?: boolean;
   onEvent?: (event: ReceivedEvent) => void;
   onMember?: (change: MemberChange) => void;
   /**
@@ -120,12 +132,23 @@ export function webSocketAddress(connection: PusherConnection): { host: string; 
  * server is unreachable, refuses the key, does not answer within `connectTimeoutMs`, or `signal` is aborted.
  */
 export async function createSubscriber(connection: PusherConnection, options: SubscriberOptions = {}): Promise<Subscriber> {
+  if (options.signIn && !options.user) throw new UsageError('Signing in needs a user: give `user` with `signIn`');
   const target = targetOf(connection, options);
-  const signer = createSigner({ key: String(connection.key), secret: String(connection.secret), encryptionMasterKeyBase64: connection.encryptionMasterKeyBase64 });
+  const credentials = { key: String(connection.key), secret: String(connection.secret) };
+  const signer = createSigner({ ...credentials, encryptionMasterKeyBase64: connection.encryptionMasterKeyBase64 });
   const Pusher = await loadPusher();
-  const client = new Pusher(signer.key, clientOptions(connection, target, authorizer(signer, options.user)));
+  const client = new Pusher(signer.key, clientOptions(connection, target, authorizer(signer, options.user), userAuthenticator(credentials, options.user)));
   const socketId = await connect(client, target, options);
-  return new NodeSubscriber(client, { target, signer, options, socketId });
+  const subscriber = new NodeSubscriber(client, { target, signer, options, socketId });
+  if (options.signIn) {
+    try {
+      await subscriber.signIn();
+    } catch (error) {
+      subscriber.disconnect();
+      throw error;
+    }
+  }
+  return subscriber;
 }
 
 /** Where a subscriber connects and how long it waits: fixed at creation, read by every step. */
@@ -139,6 +162,13 @@ interface Target {
   subscribeTimeoutMs: number;
 }
 
+/**
+ * A sign-in that is never answered. soketi 1.6 ignores `pusher:signin` unless the app requires signing in
+ * (verified in its ws-handler); Pusher Channels always answers one.
+ */
+export const SIGN_IN_HINT =
+  'Not every server answers a sign-in: soketi does only when the app requires it (SOKETI_DEFAULT_APP_USER_AUTHENTICATION=true, ' +
+  'or the app\'s enable_user_authentication); Pusher Channels always does. A wrong secret is refused at once instead';
 const CREDENTIALS_HINT = `Check the app id, key and secret of the connection (${ENV_VARS.appId}, ${ENV_VARS.key}, ${ENV_VARS.secret})`;
 const ADDRESS_HINT = `Is the server running? Check the host and port of the connection (${ENV_VARS.host}, ${ENV_VARS.port}, ${ENV_VARS.scheme})`;
 
@@ -155,6 +185,9 @@ function targetOf(connection: PusherConnection, options: SubscriberOptions): Tar
 /** The parts of the pusher-js client used here. */
 interface PusherInstance {
   connection: ConnectionManager;
+  /** Sign-in (`signin()`) and the events sent to the signed-in user. */
+  user: { bind(event: string, callback: (data: unknown) => void): void; unbind(event: string, callback: (data: unknown) => void): void; bind_global(callback: (event: string, data: unknown) => void): void; serverToUserChannel: PusherChannel | null };
+  signin(): void;
   subscribe(channel: string): PusherChannel;
   unsubscribe(channel: string): void;
   disconnect(): void;
@@ -167,7 +200,7 @@ async function loadPusher(): Promise<PusherClass> {
   return mod.default.default ?? mod.default;
 }
 
-function clientOptions(connection: PusherConnection, target: Target, customHandler: ChannelAuthorizationHandler): PusherOptions {
+function clientOptions(connection: PusherConnection, target: Target, customHandler: ChannelAuthorizationHandler, userHandler: UserAuthenticationHandler): PusherOptions {
   return {
     cluster: connection.cluster ?? 'mt1',
     wsHost: target.host,
@@ -180,6 +213,7 @@ function clientOptions(connection: PusherConnection, target: Target, customHandl
     // pusher-js gives up and reports `unavailable` after this; it also bounds how long a refused socket retries.
     unavailableTimeout: Math.min(target.connectTimeoutMs, 10_000),
     channelAuthorization: { endpoint: '/unused', transport: 'ajax', customHandler },
+    userAuthentication: { endpoint: '/unused', transport: 'ajax', customHandler: userHandler },
   };
 }
 
@@ -209,6 +243,18 @@ function authorizer(signer: Signer, user: SubscriberOptions['user']): ChannelAut
   return ({ socketId, channelName }, callback) => {
     try {
       callback(null, sign(signer, user, socketId, channelName));
+    } catch (error) {
+      callback(error as Error, null);
+    }
+  };
+}
+
+/** pusher-js's sign-in hook: the user's sign-in (and a new one after each reconnect) signed locally. */
+function userAuthenticator(credentials: AuthCredentials, user: SubscriberOptions['user']): UserAuthenticationHandler {
+  return ({ socketId }, callback) => {
+    try {
+      if (!user) throw new UsageError('Signing in needs a user id');
+      callback(null, userAuthBody(credentials, socketId, { id: user.id, ...(user.info !== undefined ? { user_info: user.info as Record<string, unknown> } : {}) }));
     } catch (error) {
       callback(error as Error, null);
     }
@@ -455,6 +501,52 @@ class NodeSubscriber implements Subscriber {
 
   disconnect(): void {
     this.close();
+  }
+
+  /**
+   * Signs in as the options' user and resolves once the server confirms it and the user's own channel
+   * (`#server-to-user-<id>`) is subscribed; the user's events then go to onEvent. pusher-js signs in again
+   * by itself after a reconnect.
+   */
+  signIn(): Promise<void> {
+    const user = this.options.user!;
+    const channel = userChannel(user.id);
+    const { onEvent } = this.options;
+    // The user's events, not pusher-js's own (`pusher:signin_error` is emitted here too).
+    this.client.user.bind_global((event, data) => {
+      if (!event.startsWith('pusher:') && !event.startsWith('pusher_internal:')) onEvent?.({ channel, event, data, receivedAt: Date.now() });
+    });
+    return new Promise((resolve, reject) => {
+      const { connection } = this.client;
+      const settle = (error?: BroadcastError) => {
+        clearTimeout(timer);
+        connection.unbind('message', onMessage);
+        this.client.user.unbind('pusher:signin_error', onRefused);
+        this.life.signal.removeEventListener('abort', onClosed);
+        if (error) reject(error);
+        else resolve();
+      };
+      // pusher-js handles the confirmation first (it opens the user's channel), then passes it on to us.
+      const onMessage = (message: { event?: string }) => {
+        if (message.event !== 'pusher:signin_success') return;
+        const own = this.client.user.serverToUserChannel;
+        if (!own || own.subscribed) return settle();
+        confirmation(own, channel, this.target, this.life.signal).then(() => settle(), settle);
+      };
+      const onRefused = (raw: unknown) => {
+        const reason = (raw as { error?: unknown } | null)?.error;
+        settle(new DeliveryError(`Could not sign in as user ${user.id}: ${typeof reason === 'string' ? reason : JSON.stringify(raw)}`));
+      };
+      const onClosed = () => settle(disconnected(this.life.signal));
+      const timer = setTimeout(
+        () => settle(new DeliveryError(`The server did not confirm the sign-in as user ${user.id} within ${this.target.subscribeTimeoutMs} ms`, { hint: SIGN_IN_HINT })),
+        this.target.subscribeTimeoutMs,
+      );
+      connection.bind('message', onMessage);
+      this.client.user.bind('pusher:signin_error', onRefused);
+      this.life.signal.addEventListener('abort', onClosed, { once: true });
+      this.client.signin();
+    });
   }
 
   /** Ends the connection; `lost` (the connection was lost for good) is what pending subscriptions reject with. */

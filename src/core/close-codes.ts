@@ -57,7 +57,7 @@ const CODES: Record<number, Entry> = {
     hint:
       'The server requires user sign-in (pusher:signin) or authorized connections within a time limit (soketi: ' +
       'SOKETI_DEFAULT_APP_USER_AUTHENTICATION and SOKETI_USER_AUTHENTICATION_TIMEOUT; Laravel Echo signs in through ' +
-      '/broadcasting/user-auth). broadcast listen and doctor do not sign in: use an app that does not require it',
+      '/broadcasting/user-auth). broadcast listen signs in with --user <id> --sign-in; doctor does not sign in',
   },
   4100: { meaning: 'over capacity: the server is temporarily full', hint: 'Clients reconnect after a back-off; if it lasts, the server needs more capacity' },
   4200: { meaning: 'generic reconnect: the server asked the client to reconnect', hint: 'Usually a server restart or rebalancing; pusher-js reconnects at once' },

@@ -291,7 +291,7 @@ describe('listen fails fast and clearly', () => {
 
   test.for([
     [['listen', 'a,bad name'], env, /Invalid channel name "bad name"/, 'invalid'],
-    [['listen', 'orders', '--user', '5'], env, /--user and --user-info apply to presence channels only/, 'usage'],
+    [['listen', 'orders', '--user', '5'], env, /--user and --user-info apply to presence channels and --sign-in only/, 'usage'],
     [['listen', 'presence-r', '--user', '5', '--user-info', '[1]'], env, /--user-info must be a JSON object/, 'usage'],
     [['listen', 'private-encrypted-v'], server.env, /is encrypted, but connection "pusher" has no encryptionMasterKeyBase64/, 'config'],
     [['listen', 'orders'], {}, /uses the log driver, which has no server to listen to/, 'usage'],
@@ -309,7 +309,7 @@ describe('listen explains the close codes of its own soketi servers', () => {
   let signIn: SoketiServer;
   let doomed: SoketiServer;
   beforeAll(async () => {
-    // One requires user sign-in within 1 s (listen does not sign in); the other is stopped during a listen.
+    // One requires user sign-in within 1 s (listen signs in only with --sign-in); the other is stopped during a listen.
     [signIn, doomed] = await Promise.all([
       startSoketi({ env: { SOKETI_DEFAULT_APP_USER_AUTHENTICATION: 'true', SOKETI_USER_AUTHENTICATION_TIMEOUT: '1000' } }),
       startSoketi(),
@@ -341,6 +341,54 @@ describe('listen explains the close codes of its own soketi servers', () => {
     expect(shown.stderr).toContain('closed the WebSocket connection: close code 4009');
     expect(shown.stderr).toContain('close code 4009, unauthorized: the connection was not authorized in time');
     expect(shown.stderr).toMatch(/hint: The server requires user sign-in \(pusher:signin\)/);
+  });
+
+  test('--sign-in keeps the connection a server that requires it would close, and the events sent to that user (emit --user) arrive on #server-to-user-<id>', async ({ uid }) => {
+    const user = `u-${uid}`;
+    const run = startMain(['listen', `news-${uid}`, '--json', '--user', user, '--user-info', '{"name":"Ada"}', '--sign-in', '--count', '2', '--duration', '20s'], { env: signIn.env });
+    const status = await run.waitForRecord(subscribed);
+    expect(status).toMatchObject({ channels: [`news-${uid}`, `#server-to-user-${user}`], user: { id: user, info: { name: 'Ada' } }, signedIn: true });
+    expect(status).not.toHaveProperty('members');
+    // Past the server's 1 s sign-in limit, still connected: the events below arrive.
+    await new Promise((r) => setTimeout(r, 1500));
+    // Another user's message does not arrive; this user's does, and so does the channel's event.
+    expect((await runMain(['emit', '--user', `other-${uid}`, 'greeting', '--data', '{"to":"other"}'], { env: signIn.env })).code).toBe(0);
+    expect((await runMain(['emit', '--user', user, 'greeting', '--data', '{"to":"ada"}'], { env: signIn.env })).code).toBe(0);
+    expect((await runMain(['emit', `news-${uid}`, 'headline'], { env: signIn.env })).code).toBe(0);
+    expect((await run.exited()).code).toBe(0);
+    const events = recordsOf(run).filter((r) => r.type === 'event');
+    expect(events).toEqual([
+      expect.objectContaining({ channel: `#server-to-user-${user}`, event: 'greeting', data: { to: 'ada' } }),
+      expect.objectContaining({ channel: `news-${uid}`, event: 'headline' }),
+    ]);
+  });
+
+  test('--sign-in without channels listens to the user\'s events only; for a person the line says who is signed in', async ({ uid }) => {
+    const user = `u-${uid}`;
+    const run = startMain(['listen', '--user', user, '--sign-in', '--count', '1', '--duration', '20s'], { env: signIn.env });
+    await run.waitForStderr(new RegExp(`Listening on #server-to-user-${user}, signed in as user ${user}`));
+    expect((await runMain(['emit', '--user', user, 'order.shipped', '--data', '{"id":7}'], { env: signIn.env })).code).toBe(0);
+    const exit = await run.exited();
+    expect(exit.code).toBe(0);
+    expect(exit.stdout).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} #server-to-user-${user} order\\.shipped \\{"id":7\\}\\n$`));
+  });
+
+  test('--sign-in against a server that does not answer sign-ins (soketi without user authentication): exit 1, and the hint says why', async ({ uid }) => {
+    const run = startMain(['listen', `news-${uid}`, '--json', '--user', '7', '--sign-in', '--duration', '2s'], { env });
+    const exit = await run.exited();
+    expect(exit.code).toBe(1);
+    const result = recordsOf(run).at(-1)!;
+    expect(result).toMatchObject({ type: 'result', ok: false, events: 0, error: { code: 'delivery', message: 'Not signed in as user 7 and subscribed within --duration 2s' } });
+    expect((result.error as { hint: string }).hint).toContain('SOKETI_DEFAULT_APP_USER_AUTHENTICATION');
+  });
+
+  test('--sign-in needs --user, and goes with named channels, not --all (exit 2, nothing connects)', async () => {
+    const noUser = await runMain(['listen', 'news', '--sign-in', '--json'], { env });
+    expect(noUser.code).toBe(2);
+    expect(jsonOf('listen', noUser.stdout)).toMatchObject({ ok: false, error: { code: 'usage', message: '--sign-in needs --user <id>: the user to sign in as' } });
+    const all = await runMain(['listen', '--all', '--user', '7', '--sign-in'], { env });
+    expect(all.code).toBe(2);
+    expect(all.stderr).toContain('--sign-in goes with named channels, not --all');
   });
 
   test('4200: a server that shuts down asks clients to reconnect; the state record and the line say so', async ({ uid }) => {

@@ -14,13 +14,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, on } from 'node:events';
+import { userChannel } from '../../auth/users.js';
 import { channelType } from '../../core/channels.js';
 import { BroadcastError, ConfigError, DeliveryError, ERROR_CODES, UsageError, type ErrorCode } from '../../core/errors.js';
 import { channelNameProblem, validateChannelName } from '../../core/validation.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import { ENV_VARS, type Connection, type PusherConnection } from '../../config/schema.js';
 import { FOLLOW_DEFAULTS, followChannels, type Follower, type FollowRecord } from '../../follow.js';
-import { createSubscriber, type CacheMiss, type CloseCode, type Member, type MemberChange, type ReceivedEvent, type StateChange, type Subscriber } from '../../subscriber.js';
+import { createSubscriber, SIGN_IN_HINT, type CacheMiss, type CloseCode, type Member, type MemberChange, type ReceivedEvent, type StateChange, type Subscriber } from '../../subscriber.js';
 import { defineCommand, type Outcome } from '../command.js';
 import { openBroadcast, stoppedBy, type Context } from '../context.js';
 import { formatDuration } from '../../core/duration.js';
@@ -31,6 +32,8 @@ import { parseUserId } from './auth-sign.js';
 export interface ListenOptions {
   user?: string;
   userInfo?: string;
+  /** Sign in as --user: the user's events, and servers that require signing in. */
+  signIn?: boolean;
   events?: string;
   count?: number;
   /** How long to listen (ms). */
@@ -60,7 +63,7 @@ export interface ListenResult {
 
 /** The records a listen streams before its result. Times are ISO 8601; ids are strings. */
 export type ListenRecord =
-  | { type: 'subscribed'; connection: string; socketId: string; channels: string[]; user?: Member; members?: Record<string, Member[]> }
+  | { type: 'subscribed'; connection: string; socketId: string; channels: string[]; user?: Member; signedIn?: true; members?: Record<string, Member[]> }
   | { type: 'event'; channel: string; event: string; data: unknown; receivedAt: string }
   | { type: 'member'; channel: string; action: MemberChange['action']; user: Member; receivedAt: string }
   | { type: 'cacheMiss'; channel: string; receivedAt: string }
@@ -120,8 +123,10 @@ interface ListenPlan {
   names?: Set<string>;
   count?: number;
   durationMs?: number;
-  /** Set when a presence channel is in the list; `chosen` is false when listen made the id up. */
+  /** Set when a presence channel is in the list or with --sign-in; `chosen` is false when listen made the id up. */
   user?: { id: string | number; info?: unknown; chosen: boolean };
+  /** --sign-in: sign in as `user` (always chosen). */
+  signIn?: boolean;
 }
 
 /** --all: what to follow. */
@@ -141,21 +146,26 @@ async function planOf(ctx: Context, channelList: string | undefined, options: Li
   const names = options.events !== undefined ? { names: new Set(splitList(options.events, 'event')) } : {};
   const durationMs = options.duration ?? options.timeout;
   const all = allPlanOf(channelList, options);
+  if (options.signIn) {
+    if (all) throw new UsageError('--sign-in goes with named channels, not --all', { hint: 'broadcast listen orders --user 42 --sign-in' });
+    if (options.user === undefined) throw new UsageError('--sign-in needs --user <id>: the user to sign in as', { hint: 'broadcast listen --user 42 --sign-in' });
+  }
   // Presence channels may turn up at any time: the user is always known.
   if (all) return { channels: [], all, ...names, count: options.count, durationMs, user: await presenceUser(ctx, options) };
-  if (channelList === undefined) {
+  if (channelList === undefined && !options.signIn) {
     throw new UsageError('Name the channels to listen to, or give --all to follow every occupied channel', {
-      hint: 'broadcast listen orders,private-admin   or   broadcast listen --all --prefix private-',
+      hint: 'broadcast listen orders,private-admin   or   broadcast listen --all --prefix private-   or   broadcast listen --user 42 --sign-in',
     });
   }
-  const channels = [...new Set(splitList(channelList, 'channel').map((c) => validateChannelName(c)))];
+  const channels = channelList === undefined ? [] : [...new Set(splitList(channelList, 'channel').map((c) => validateChannelName(c)))];
   const presence = channels.some((c) => channelType(c) === 'presence');
-  if (!presence && (options.user !== undefined || options.userInfo !== undefined)) {
-    throw new UsageError('--user and --user-info apply to presence channels only', {
-      hint: 'Add a presence- channel to the list, or drop --user',
+  if (!presence && !options.signIn && (options.user !== undefined || options.userInfo !== undefined)) {
+    throw new UsageError('--user and --user-info apply to presence channels and --sign-in only', {
+      hint: 'Add a presence- channel to the list, give --sign-in, or drop --user',
     });
   }
-  return { channels, ...names, count: options.count, durationMs, ...(presence ? { user: await presenceUser(ctx, options) } : {}) };
+  const user = presence || options.signIn ? { user: await presenceUser(ctx, options) } : {};
+  return { channels, ...names, count: options.count, durationMs, ...user, ...(options.signIn ? { signIn: true } : {}) };
 }
 
 /** --all and the options that only go with it; undefined without --all. */
@@ -293,6 +303,7 @@ function connect(plan: ListenPlan, server: Server, arrivals: EventEmitter, signa
   const limitMs = Math.min(DEFAULTS.connectTimeoutMs, plan.durationMs ?? DEFAULTS.connectTimeoutMs);
   return createSubscriber(server.connection, {
     ...(plan.user ? { user: { id: plan.user.id, info: plan.user.info } } : {}),
+    ...(plan.signIn ? { signIn: true } : {}),
     onEvent: (event) => arrive({ kind: 'event', event }),
     onMember: (change) => arrive({ kind: 'member', change }),
     onCacheMiss: (miss) => arrive({ kind: 'cacheMiss', miss }),
@@ -314,13 +325,11 @@ function subscribedRecord(plan: ListenPlan, server: Server, subscriber: Subscrib
     type: 'subscribed',
     connection: server.name,
     socketId: subscriber.socketId,
-    channels: plan.channels,
-    ...(plan.user
-      ? {
-          user: { id: String(plan.user.id), ...(plan.user.info !== undefined ? { info: plan.user.info } : {}) },
-          members: Object.fromEntries(presence.map((c) => [c, subscriber.members(c)])),
-        }
-      : {}),
+    // Signed in, the user's own channel is listened on too: its events carry its name.
+    channels: plan.signIn ? [...plan.channels, userChannel(plan.user!.id)] : plan.channels,
+    ...(plan.user ? { user: { id: String(plan.user.id), ...(plan.user.info !== undefined ? { info: plan.user.info } : {}) } } : {}),
+    ...(plan.signIn ? { signedIn: true as const } : {}),
+    ...(presence.length > 0 ? { members: Object.fromEntries(presence.map((c) => [c, subscriber.members(c)])) } : {}),
   };
 }
 
@@ -544,6 +553,8 @@ function ending(ctx: Context, plan: ListenPlan, cause: StopCause | undefined, pr
   if (cause === 'closed') return { result: { status: 'closed', events } };
   const within = `within --duration ${formatDuration(plan.durationMs ?? 0)}`;
   if (cause === 'duration' && !progress.subscribed) {
+    // A sign-in the server never answers is the usual reason with --sign-in: say so, and why it happens.
+    if (plan.signIn) return { result: { events }, error: new DeliveryError(`Not signed in as user ${plan.user!.id} and subscribed ${within}`, { hint: SIGN_IN_HINT }) };
     return { result: { events }, error: new DeliveryError(`${plan.all ? 'Not connected' : 'Not subscribed to every channel'} ${within}`) };
   }
   if (progress.failure !== undefined) {
@@ -565,7 +576,8 @@ function ending(ctx: Context, plan: ListenPlan, cause: StopCause | undefined, pr
 
 function renderSubscribed(io: Io, record: Extract<ListenRecord, { type: 'subscribed' }>): void {
   const s = io.errStyle;
-  io.note(`Listening on ${record.channels.join(', ')} ${s.dim(`(socket ${record.socketId})`)}`);
+  const who = record.signedIn ? `, signed in as user ${record.user!.id}` : '';
+  io.note(`Listening on ${record.channels.join(', ')}${who} ${s.dim(`(socket ${record.socketId})`)}`);
   for (const [channel, list] of Object.entries(record.members ?? {})) {
     io.note(`  ${channel}: ${list.length} member${list.length === 1 ? '' : 's'} (${list.map((m) => m.id).join(', ')})`);
   }
