@@ -158,6 +158,7 @@ export async function followChannels(broadcast: Broadcast, options: FollowOption
     if (!connecting) emit({ type: 'connection', state: 'connecting', at: Date.now() });
     return (connecting ??= createSubscriber(connection as PusherConnection, {
       user,
+      connectionName,
       onEvent: (e) => {
         if (!stopped && followed.has(e.channel)) emit({ type: 'event', ...e });
       },

@@ -21,7 +21,7 @@ import { createSigner, missingMasterKey, presenceChannelData, signSubscription, 
 import { userAuthBody, userChannel } from './auth/users.js';
 import { channelType } from './core/channels.js';
 import { explainCloseCode, isRefusal, type CloseCodeInfo } from './core/close-codes.js';
-import { connectionUrl, ENV_VARS, type PusherConnection } from './config/schema.js';
+import { connectionFields, connectionUrl, type PusherConnection } from './config/schema.js';
 import { DeliveryError, describeNetworkError, UsageError, type BroadcastError } from './core/errors.js';
 
 /** An event received on a subscribed channel (never a `pusher:` or `pusher_internal:` one). */
@@ -96,6 +96,11 @@ export interface SubscriberOptions {
    * close code, the error's `details.closeCode` is a {@link CloseCode}.
    */
   onError?: (error: DeliveryError) => void;
+  /**
+   * The connection's name, for hints: they then name where it is set (PUSHER_* for `pusher`, REVERB_* for
+   * `reverb`, else the config file).
+   */
+  connectionName?: string;
   /** Give up connecting after this long (default 10000 ms). */
   connectTimeoutMs?: number;
   /** Give up waiting for a subscription to be confirmed after this long (default 10000 ms). */
@@ -158,6 +163,8 @@ interface Target {
   tls: boolean;
   /** `ws://host:port`, for messages. */
   where: string;
+  /** What to check, for the hints of errors. */
+  hints: { credentials: string; address: string };
   connectTimeoutMs: number;
   subscribeTimeoutMs: number;
 }
@@ -169,14 +176,21 @@ interface Target {
 export const SIGN_IN_HINT =
   'Not every server answers a sign-in: soketi does only when the app requires it (SOKETI_DEFAULT_APP_USER_AUTHENTICATION=true, ' +
   'or the app\'s enable_user_authentication); Pusher Channels always does. A wrong secret is refused at once instead';
-const CREDENTIALS_HINT = `Check the app id, key and secret of the connection (${ENV_VARS.appId}, ${ENV_VARS.key}, ${ENV_VARS.secret})`;
-const ADDRESS_HINT = `Is the server running? Check the host and port of the connection (${ENV_VARS.host}, ${ENV_VARS.port}, ${ENV_VARS.scheme})`;
+/** What the hints tell the user to check, named where the connection is set (its variables, or the config). */
+function hintsFor(connectionName: string | undefined): Target['hints'] {
+  const where = (fields: Parameters<typeof connectionFields>[1]) => (connectionName === undefined ? '' : ` (${connectionFields(connectionName, fields)})`);
+  return {
+    credentials: `Check the app id, key and secret of the connection${where(['appId', 'key', 'secret'])}`,
+    address: `Is the server running? Check the host and port of the connection${where(['host', 'port', 'scheme'])}`,
+  };
+}
 
 function targetOf(connection: PusherConnection, options: SubscriberOptions): Target {
   const address = webSocketAddress(connection);
   return {
     ...address,
     where: `${address.tls ? 'wss' : 'ws'}://${address.host}:${address.port}`,
+    hints: hintsFor(options.connectionName),
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     subscribeTimeoutMs: options.subscribeTimeoutMs ?? 10_000,
   };
@@ -321,7 +335,7 @@ function unreachable(target: Target, settled: AbortSignal): Promise<never> {
     probe.on('timeout', () => probe.destroy());
     probe.on('error', (error: NodeJS.ErrnoException) => {
       probe.destroy();
-      reject(new DeliveryError(`Could not reach the WebSocket server at ${target.where}: ${describeNetworkError(error.code, error.message)}`, { hint: ADDRESS_HINT }));
+      reject(new DeliveryError(`Could not reach the WebSocket server at ${target.where}: ${describeNetworkError(error.code, error.message)}`, { hint: target.hints.address }));
     });
     onAbort(settled, () => probe.destroy());
   });
@@ -330,7 +344,7 @@ function unreachable(target: Target, settled: AbortSignal): Promise<never> {
 function expiry(target: Target, settled: AbortSignal): Promise<never> {
   return new Promise((_, reject) => {
     const timer = setTimeout(
-      () => reject(new DeliveryError(`No WebSocket connection to ${target.where} within ${target.connectTimeoutMs} ms`, { hint: ADDRESS_HINT })),
+      () => reject(new DeliveryError(`No WebSocket connection to ${target.where} within ${target.connectTimeoutMs} ms`, { hint: target.hints.address })),
       target.connectTimeoutMs,
     );
     onAbort(settled, () => clearTimeout(timer));
@@ -437,10 +451,10 @@ function stateFailure(state: string, target: Target, phase: Phase, code: CloseCo
   // `disconnected` is only seen here when pusher-js gave up by itself: disconnect() stops watching first.
   if (state !== 'failed' && state !== 'unavailable' && state !== 'disconnected') return undefined;
   if (code) return closedError(target, code, phase === 'connect' ? 'refused' : 'lost', state);
-  if (phase === 'watch') return new DeliveryError(`Lost the WebSocket connection to ${target.where} (state "${state}")`, { hint: ADDRESS_HINT });
+  if (phase === 'watch') return new DeliveryError(`Lost the WebSocket connection to ${target.where} (state "${state}")`, { hint: target.hints.address });
   return state === 'unavailable'
-    ? new DeliveryError(`The WebSocket server at ${target.where} is unavailable`, { hint: ADDRESS_HINT })
-    : new DeliveryError(`pusher-js cannot open a WebSocket to ${target.where} (state "${state}")`, { hint: ADDRESS_HINT });
+    ? new DeliveryError(`The WebSocket server at ${target.where} is unavailable`, { hint: target.hints.address })
+    : new DeliveryError(`pusher-js cannot open a WebSocket to ${target.where} (state "${state}")`, { hint: target.hints.address });
 }
 
 
@@ -581,10 +595,10 @@ function confirmation(channel: PusherChannel, name: string, target: Target, life
       else resolve();
     };
     const onSucceeded = () => settle();
-    const onRefused = (raw: unknown) => settle(subscriptionError(name, raw));
+    const onRefused = (raw: unknown) => settle(subscriptionError(name, raw, target));
     const onClosed = () => settle(disconnected(life));
     const timer = setTimeout(
-      () => settle(new DeliveryError(`The server did not confirm the subscription to ${name} within ${target.subscribeTimeoutMs} ms`, { hint: ADDRESS_HINT })),
+      () => settle(new DeliveryError(`The server did not confirm the subscription to ${name} within ${target.subscribeTimeoutMs} ms`, { hint: target.hints.address })),
       target.subscribeTimeoutMs,
     );
     channel.bind('pusher:subscription_succeeded', onSucceeded);
@@ -616,13 +630,13 @@ function memberOf(raw: unknown): Member {
 }
 
 /** A refused subscription: the server's reason (a bad signature), or ours (no user, no master key). */
-function subscriptionError(channel: string, raw: unknown): DeliveryError {
+function subscriptionError(channel: string, raw: unknown, target: Target): DeliveryError {
   const e = (raw ?? {}) as { type?: string; error?: unknown; status?: number; data?: { message?: unknown } };
   const reason = typeof e.error === 'string' ? e.error : typeof e.data?.message === 'string' ? e.data.message : JSON.stringify(raw);
   const signed = channelType(channel) !== 'public';
   return new DeliveryError(`The server refused the subscription to ${channel}: ${reason}`, {
     status: e.status,
-    hint: signed ? `The subscription was signed locally with the app secret. ${CREDENTIALS_HINT}` : CREDENTIALS_HINT,
+    hint: signed ? `The subscription was signed locally with the app secret. ${target.hints.credentials}` : target.hints.credentials,
   });
 }
 

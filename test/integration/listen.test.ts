@@ -255,8 +255,13 @@ describe('listen fails fast and clearly', () => {
     const r = await runMain(['listen', `private-x-${uid}`, '--json'], { env: { ...env, PUSHER_APP_SECRET: 'wrong-secret-value' } });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/The server refused the subscription to private-x-\w+/);
-    expect(jsonOf('listen', r.stdout)).toMatchObject({ ok: false, error: { code: 'delivery' } });
+    expect(jsonOf('listen', r.stdout)).toMatchObject({ ok: false, error: { code: 'delivery', hint: expect.stringContaining('(PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET)') } });
     expect(r.stdout + r.stderr).not.toContain('wrong-secret-value');
+    // The same with a Laravel Reverb setup (REVERB_* only): the hint names the variables that set it.
+    const reverb = { REVERB_APP_ID: server.appId, REVERB_APP_KEY: server.key, REVERB_APP_SECRET: 'wrong-secret-value', REVERB_HOST: server.host, REVERB_PORT: String(server.port), REVERB_SCHEME: 'http' };
+    const fromReverb = await runMain(['listen', `private-x-${uid}`, '--json'], { env: reverb });
+    expect(fromReverb.code).toBe(1);
+    expect(jsonOf('listen', fromReverb.stdout)).toMatchObject({ ok: false, error: { hint: expect.stringContaining('(REVERB_APP_ID, REVERB_APP_KEY, REVERB_APP_SECRET)') } });
   });
 
   test('no server on the port: exit 1 with "connection refused", quickly', async () => {

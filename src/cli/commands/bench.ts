@@ -67,7 +67,7 @@ export default defineCommand<BenchResult>({
       const connection = benchConnection(broadcast);
       const plan = planOf(connection, { count, size, rate: options.rate });
       const tally = new Tally(count);
-      subscriber = await subscribe(ctx, connection, plan, tally);
+      subscriber = await subscribe(ctx, { name: broadcast.resolved.name, connection }, plan, tally);
       ctx.io.note(
         `bench: ${count} events of ${size} bytes on ${plan.channels.length} channel${plan.channels.length === 1 ? '' : 's'} ` +
           `${plan.base}-* (connection "${broadcast.connectionName}")${plan.rate ? ` at ${plan.rate}/s` : ''}`,
@@ -211,9 +211,10 @@ class Tally {
 /** Wall-clock milliseconds with sub-millisecond precision: comparable between publisher and subscriber. */
 const now = () => performance.timeOrigin + performance.now();
 
-async function subscribe(ctx: Context, connection: PusherConnection, plan: BenchPlan, tally: Tally): Promise<Subscriber> {
+async function subscribe(ctx: Context, { name, connection }: { name: string; connection: PusherConnection }, plan: BenchPlan, tally: Tally): Promise<Subscriber> {
   const { createSubscriber } = await import('../../subscriber.js');
   const subscriber = await createSubscriber(connection, {
+    connectionName: name,
     connectTimeoutMs: connection.timeout ?? DEFAULTS.connectTimeoutMs,
     signal: ctx.signal,
     onEvent: ({ channel, data }) => tally.record(channel, data, now()),

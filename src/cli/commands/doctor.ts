@@ -273,7 +273,7 @@ async function checkCredentials(_ctx: Context, { broadcast }: Findings): ReturnT
 }
 
 /** A WebSocket connects with the key and subscribes to a private channel, signed locally. */
-async function checkWebSocket(ctx: Context, { connection }: Findings, { timeoutMs }: Limits): ReturnType<Step['run']> {
+async function checkWebSocket(ctx: Context, { connection, connectionName }: Findings, { timeoutMs }: Limits): ReturnType<Step['run']> {
   const { createSubscriber, webSocketAddress } = await import('../../subscriber.js');
   const channel = `private-broadcast-doctor-${randomBytes(6).toString('hex')}`;
   // The round trip waits here for its event; the subscriber's callbacks are fixed when it is created.
@@ -282,6 +282,7 @@ async function checkWebSocket(ctx: Context, { connection }: Findings, { timeoutM
   let subscriber: Subscriber | undefined;
   try {
     subscriber = await createSubscriber(connection!, {
+      ...(connectionName !== undefined ? { connectionName } : {}),
       connectTimeoutMs: timeoutMs,
       subscribeTimeoutMs: timeoutMs,
       signal: ctx.signal,

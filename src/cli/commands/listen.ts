@@ -302,6 +302,7 @@ function connect(plan: ListenPlan, server: Server, arrivals: EventEmitter, signa
   const arrive = (arrival: Arrival) => arrivals.emit('arrival', arrival);
   const limitMs = Math.min(DEFAULTS.connectTimeoutMs, plan.durationMs ?? DEFAULTS.connectTimeoutMs);
   return createSubscriber(server.connection, {
+    connectionName: server.name,
     ...(plan.user ? { user: { id: plan.user.id, info: plan.user.info } } : {}),
     ...(plan.signIn ? { signIn: true } : {}),
     onEvent: (event) => arrive({ kind: 'event', event }),

@@ -76,6 +76,7 @@ export async function runChecks(input: CheckInput): Promise<ConsoleCheck[]> {
   try {
     const { createSubscriber } = await import('../../subscriber.js');
     subscriber = await createSubscriber(connection, {
+      connectionName: broadcast.resolved.name,
       connectTimeoutMs: timeoutMs,
       subscribeTimeoutMs: timeoutMs,
       onEvent: (e) => {
