@@ -551,7 +551,14 @@ class NodeSubscriber implements Subscriber {
         const reason = (raw as { error?: unknown } | null)?.error;
         settle(new DeliveryError(`Could not sign in as user ${user.id}: ${typeof reason === 'string' ? reason : JSON.stringify(raw)}`));
       };
-      const onClosed = () => settle(disconnected(this.life.signal));
+      // Closed with 4009 while signing in: the server checked the sign-in and refused it (a wrong secret).
+      const onClosed = () => {
+        const lost = disconnected(this.life.signal);
+        const code = (lost.details as { closeCode?: CloseCode } | undefined)?.closeCode;
+        if (code?.code !== 4009) return settle(lost);
+        const said = code.reason ? ` The server said: "${code.reason}"` : '';
+        settle(new DeliveryError(`The server refused the sign-in as user ${user.id} (close code 4009).${said}`, { hint: `The sign-in was signed locally with the app secret. ${this.target.hints.credentials}`, details: lost.details }));
+      };
       const timer = setTimeout(
         () => settle(new DeliveryError(`The server did not confirm the sign-in as user ${user.id} within ${this.target.subscribeTimeoutMs} ms`, { hint: SIGN_IN_HINT })),
         this.target.subscribeTimeoutMs,

@@ -387,6 +387,22 @@ describe('listen explains the close codes of its own soketi servers', () => {
     expect((result.error as { hint: string }).hint).toContain('SOKETI_DEFAULT_APP_USER_AUTHENTICATION');
   });
 
+  test('--sign-in with a wrong secret: the server refuses the sign-in (4009) at once; exit 1 naming the credentials, never the secret', async ({ uid }) => {
+    const r = await runMain(['listen', `news-${uid}`, '--json', '--user', '7', '--sign-in', '--duration', '10s'], { env: { ...signIn.env, PUSHER_APP_SECRET: 'wrong-secret-value' } });
+    expect(r.code).toBe(1);
+    expect(r.ms).toBeLessThan(5000);
+    expect(jsonOf('listen', r.stdout)).toMatchObject({
+      ok: false,
+      error: {
+        code: 'delivery',
+        message: 'The server refused the sign-in as user 7 (close code 4009). The server said: "Connection not authorized."',
+        hint: expect.stringContaining('(PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET)'),
+        details: { closeCode: { code: 4009 } },
+      },
+    });
+    expect(r.stdout + r.stderr).not.toContain('wrong-secret-value');
+  });
+
   test('--sign-in needs --user, and goes with named channels, not --all (exit 2, nothing connects)', async () => {
     const noUser = await runMain(['listen', 'news', '--sign-in', '--json'], { env });
     expect(noUser.code).toBe(2);
