@@ -10,7 +10,7 @@ import { ConfigError } from '../core/errors.js';
 import { checkSocketId, checkSubscription, decideSubscription, failure, isBroadcastUser, type AuthorizeFailure, type AuthorizeResult } from './authorize.js';
 import { field, isForm, isJson, unsupported, type ParsedFields } from './form.js';
 import { isThenable, rulesOf } from './rules.js';
-import { authRoutes, userAuthRoutes, type RouteDefinition } from './routes.js';
+import { authRoutes, userAuthRoutes } from './routes.js';
 import type { RouteSigner } from './sign.js';
 import { decideUserSignIn, type UserDataFields, type UserSignInResult } from './users.js';
 

@@ -122,7 +122,7 @@ export default defineCommand<ConsoleResult, ListeningRecord>({
     const check = () => {
       if (checking) return;
       checking = true;
-      runChecks({ broadcast, configDetail, probeChannel: `${probePrefix}${randomBytes(4).toString('hex')}`, timeoutMs: CONSOLE_DEFAULTS.requestTimeoutMs })
+      runChecks({ broadcast, configDetail, probePrefix, timeoutMs: CONSOLE_DEFAULTS.requestTimeoutMs })
         .then((checks) => {
           app.checks = checks;
           const update = { type: 'checks', checks };
