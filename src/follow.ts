@@ -16,6 +16,7 @@ import type { Broadcast } from './core/broadcast.js';
 import { channelType, type ChannelType } from './core/channels.js';
 import { BroadcastError, UsageError } from './core/errors.js';
 import type { PusherConnection } from './config/schema.js';
+import { USER_CHANNEL_PREFIX, userChannel } from './auth/users.js';
 import type { Member, MemberChange, ReceivedEvent, Subscriber } from './subscriber.js';
 
 import { FOLLOW_DEFAULTS } from './config/defaults.js';
@@ -81,6 +82,11 @@ export interface FollowOptions {
   presence?: boolean;
   /** Who to join presence channels as (default `broadcast-<random>` with `{ name: 'broadcast' }` as info); a number is signed as a JSON number. */
   user?: { id: string | number; info?: unknown };
+  /**
+   * Sign in as `user` on connecting (see createSubscriber's `signIn`): the events sent to that user come as
+   * `event` records on `#server-to-user-<id>`, and a server that requires signing in keeps the connection.
+   */
+  signIn?: boolean;
   /** Every record, as it happens. */
   onRecord: (record: FollowRecord) => void;
   /** Stops the follower when aborted. */
@@ -134,7 +140,9 @@ export async function followChannels(broadcast: Broadcast, options: FollowOption
   const maxChannels = options.maxChannels ?? FOLLOW_DEFAULTS.maxChannels;
   const joinPresence = options.presence ?? true;
   const user = options.user ?? { id: `broadcast-${randomBytes(4).toString('hex')}`, info: { name: 'broadcast' } };
-  const ignore = options.ignore ?? (() => false);
+  // `#server-to-user-…` channels are users' own, never followed (signed in, the follower has its own).
+  const ignore = (name: string) => name.startsWith(USER_CHANNEL_PREFIX) || (options.ignore?.(name) ?? false);
+  const ownChannel = options.signIn ? userChannel(user.id) : undefined;
   const emit = options.onRecord;
   const { createSubscriber } = await import('./subscriber.js');
 
@@ -159,8 +167,9 @@ export async function followChannels(broadcast: Broadcast, options: FollowOption
     return (connecting ??= createSubscriber(connection as PusherConnection, {
       user,
       connectionName,
+      ...(options.signIn ? { signIn: true } : {}),
       onEvent: (e) => {
-        if (!stopped && followed.has(e.channel)) emit({ type: 'event', ...e });
+        if (!stopped && (followed.has(e.channel) || e.channel === ownChannel)) emit({ type: 'event', ...e });
       },
       onMember: (m) => {
         if (!stopped && followed.has(m.channel) && m.member.id !== String(user.id)) emit({ type: 'member', ...m });

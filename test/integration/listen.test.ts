@@ -403,13 +403,33 @@ describe('listen explains the close codes of its own soketi servers', () => {
     expect(r.stdout + r.stderr).not.toContain('wrong-secret-value');
   });
 
-  test('--sign-in needs --user, and goes with named channels, not --all (exit 2, nothing connects)', async () => {
+  test('--sign-in needs --user (exit 2, nothing connects)', async () => {
     const noUser = await runMain(['listen', 'news', '--sign-in', '--json'], { env });
     expect(noUser.code).toBe(2);
     expect(jsonOf('listen', noUser.stdout)).toMatchObject({ ok: false, error: { code: 'usage', message: '--sign-in needs --user <id>: the user to sign in as' } });
-    const all = await runMain(['listen', '--all', '--user', '7', '--sign-in'], { env });
-    expect(all.code).toBe(2);
-    expect(all.stderr).toContain('--sign-in goes with named channels, not --all');
+  });
+
+  test('--all --sign-in: follows the occupied channels and shows what the user is sent, on a server that requires signing in', async ({ uid }) => {
+    const user = `all-${uid}`;
+    const run = startMain(['listen', '--all', '--user', user, '--sign-in', '--json', '--count', '2', '--duration', '20s'], { env: signIn.env });
+    expect(await run.waitForRecord((r) => r.type === 'following')).toMatchObject({ user: { id: user }, signedIn: true });
+    // Someone else occupies a channel: it is followed, and its event arrives beside the user's.
+    const other = startMain(['listen', `room-${uid}`, '--user', 'someone', '--sign-in', '--json', '--duration', '20s'], { env: signIn.env });
+    await other.waitForRecord(subscribed);
+    await run.waitForRecord((r) => r.type === 'channel' && r.action === 'joined' && r.channel === `room-${uid}`);
+    expect((await runMain(['emit', '--user', user, 'greeting', '--data', '{"hi":1}'], { env: signIn.env })).code).toBe(0);
+    expect((await runMain(['emit', `room-${uid}`, 'news'], { env: signIn.env })).code).toBe(0);
+    expect((await run.exited()).code).toBe(0);
+    other.signal('SIGINT');
+    await other.exited();
+    const records = recordsOf(run);
+    expect(records.filter((r) => r.type === 'event').map((r) => [r.channel, r.event]).sort()).toEqual([
+      [`#server-to-user-${user}`, 'greeting'],
+      [`room-${uid}`, 'news'],
+    ]);
+    // Users' own channels (#server-to-user-…) are never followed, though soketi lists them as occupied.
+    expect(records.filter((r) => r.type === 'channel' && String(r.channel).startsWith('#'))).toEqual([]);
+    expect(records.filter((r) => r.type === 'warning')).toEqual([]);
   });
 
   test('4200: a server that shuts down asks clients to reconnect; the state record and the line say so', async ({ uid }) => {

@@ -69,7 +69,7 @@ export type ListenRecord =
   | { type: 'cacheMiss'; channel: string; receivedAt: string }
   | { type: 'state'; previous: string; current: string; at: string; closeCode?: CloseCode }
   /** --all: connected and following; `user` is who presence channels are joined as. */
-  | { type: 'following'; connection: string; socketId: string; prefix?: string; intervalMs: number; maxChannels: number; user: Member }
+  | { type: 'following'; connection: string; socketId: string; prefix?: string; intervalMs: number; maxChannels: number; user: Member; signedIn?: true }
   /** --all: a channel subscribed once occupied (`joined`, with the other members of a presence channel), or left. */
   | { type: 'channel'; action: 'joined' | 'left'; channel: string; at: string; reason?: 'vacated' | 'disconnected'; members?: Member[] }
   /** --all: something that does not end the listen (the channel limit, a channel that cannot be followed, a failing poll). */
@@ -146,12 +146,12 @@ async function planOf(ctx: Context, channelList: string | undefined, options: Li
   const names = options.events !== undefined ? { names: new Set(splitList(options.events, 'event')) } : {};
   const durationMs = options.duration ?? options.timeout;
   const all = allPlanOf(channelList, options);
-  if (options.signIn) {
-    if (all) throw new UsageError('--sign-in goes with named channels, not --all', { hint: 'broadcast listen orders --user 42 --sign-in' });
-    if (options.user === undefined) throw new UsageError('--sign-in needs --user <id>: the user to sign in as', { hint: 'broadcast listen --user 42 --sign-in' });
+  if (options.signIn && options.user === undefined) {
+    throw new UsageError('--sign-in needs --user <id>: the user to sign in as', { hint: 'broadcast listen --user 42 --sign-in' });
   }
+  const signIn = options.signIn ? { signIn: true } : {};
   // Presence channels may turn up at any time: the user is always known.
-  if (all) return { channels: [], all, ...names, count: options.count, durationMs, user: await presenceUser(ctx, options) };
+  if (all) return { channels: [], all, ...names, count: options.count, durationMs, user: await presenceUser(ctx, options), ...signIn };
   if (channelList === undefined && !options.signIn) {
     throw new UsageError('Name the channels to listen to, or give --all to follow every occupied channel', {
       hint: 'broadcast listen orders,private-admin   or   broadcast listen --all --prefix private-   or   broadcast listen --user 42 --sign-in',
@@ -165,7 +165,7 @@ async function planOf(ctx: Context, channelList: string | undefined, options: Li
     });
   }
   const user = presence || options.signIn ? { user: await presenceUser(ctx, options) } : {};
-  return { channels, ...names, count: options.count, durationMs, ...user, ...(options.signIn ? { signIn: true } : {}) };
+  return { channels, ...names, count: options.count, durationMs, ...user, ...signIn };
 }
 
 /** --all and the options that only go with it; undefined without --all. */
@@ -419,6 +419,7 @@ async function listenAll(ctx: Context, plan: ListenPlan, all: AllPlan): Promise<
         maxChannels: all.maxChannels,
         ...(all.prefix !== undefined ? { prefix: all.prefix } : {}),
         user: { id: plan.user!.id, info: plan.user!.info },
+        ...(plan.signIn ? { signIn: true } : {}),
         onRecord: (record) => records.emit('record', record),
         signal: stop.signal,
       });
@@ -531,6 +532,7 @@ function followingRecord(plan: ListenPlan, all: AllPlan, connection: string, soc
     intervalMs: all.intervalMs,
     maxChannels: all.maxChannels,
     user: { id: String(id), ...(info !== undefined ? { info } : {}) },
+    ...(plan.signIn ? { signedIn: true as const } : {}),
   };
 }
 
@@ -587,7 +589,8 @@ function renderSubscribed(io: Io, record: Extract<ListenRecord, { type: 'subscri
 function renderFollowing(io: Io, record: Extract<ListenRecord, { type: 'following' }>): void {
   const s = io.errStyle;
   const which = record.prefix === undefined ? 'every occupied channel' : `every occupied channel starting with ${record.prefix}`;
-  io.note(`Following ${which} ${s.dim(`(socket ${record.socketId}; checking every ${formatDuration(record.intervalMs)}, at most ${record.maxChannels} at once)`)}`);
+  const who = record.signedIn ? `, and ${userChannel(record.user.id)} signed in as user ${record.user.id}` : '';
+  io.note(`Following ${which}${who} ${s.dim(`(socket ${record.socketId}; checking every ${formatDuration(record.intervalMs)}, at most ${record.maxChannels} at once)`)}`);
 }
 
 function channelLine(io: Io, record: Extract<ListenRecord, { type: 'channel' }>): string {
