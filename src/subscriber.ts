@@ -170,12 +170,13 @@ interface Target {
 }
 
 /**
- * A sign-in that is never answered. soketi 1.6 ignores `pusher:signin` unless the app requires signing in
- * (verified in its ws-handler); Pusher Channels always answers one.
+ * A sign-in that is not confirmed. soketi 1.6 ignores `pusher:signin` unless the app requires signing in (its
+ * ws-handler); Laravel Reverb does not implement it (an unknown event to it); Pusher Channels always answers.
  */
 export const SIGN_IN_HINT =
-  'Not every server answers a sign-in: soketi does only when the app requires it (SOKETI_DEFAULT_APP_USER_AUTHENTICATION=true, ' +
-  'or the app\'s enable_user_authentication); Pusher Channels always does. A wrong secret is refused at once instead';
+  'Not every server supports signing in: Pusher Channels does; soketi answers only when the app requires it ' +
+  '(SOKETI_DEFAULT_APP_USER_AUTHENTICATION=true, or the app\'s enable_user_authentication); Laravel Reverb does not. ' +
+  'A wrong secret is refused at once instead';
 /** What the hints tell the user to check, named where the connection is set (its variables, or the config). */
 function hintsFor(connectionName: string | undefined): Target['hints'] {
   const where = (fields: Parameters<typeof connectionFields>[1]) => (connectionName === undefined ? '' : ` (${connectionFields(connectionName, fields)})`);
@@ -535,6 +536,7 @@ class NodeSubscriber implements Subscriber {
       const settle = (error?: BroadcastError) => {
         clearTimeout(timer);
         connection.unbind('message', onMessage);
+        connection.unbind('error', onError);
         this.client.user.unbind('pusher:signin_error', onRefused);
         this.life.signal.removeEventListener('abort', onClosed);
         if (error) reject(error);
@@ -546,6 +548,13 @@ class NodeSubscriber implements Subscriber {
         const own = this.client.user.serverToUserChannel;
         if (!own || own.subscribed) return settle();
         confirmation(own, channel, this.target, this.life.signal).then(() => settle(), settle);
+      };
+      // Laravel Reverb has no user sign-in: it answers any event it does not know with `pusher:error` 4200
+      // "Invalid message format" and keeps the connection (its Protocols/Pusher/Server.php).
+      const onError = (raw: unknown) => {
+        const code = closeCodeOf(raw);
+        if (code?.code !== 4200 || code.reason !== 'Invalid message format') return;
+        settle(new DeliveryError(`The server does not support signing in: it answered pusher:signin with error 4200 ("${code.reason}")`, { hint: SIGN_IN_HINT }));
       };
       const onRefused = (raw: unknown) => {
         const reason = (raw as { error?: unknown } | null)?.error;
@@ -564,6 +573,7 @@ class NodeSubscriber implements Subscriber {
         this.target.subscribeTimeoutMs,
       );
       connection.bind('message', onMessage);
+      connection.bind('error', onError);
       this.client.user.bind('pusher:signin_error', onRefused);
       this.life.signal.addEventListener('abort', onClosed, { once: true });
       this.client.signin();
