@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Broadcast } from '../core/broadcast.js';
 import { connectionFields, connectionUrl, type BroadcastConfig, type PusherConnection } from '../config/schema.js';
+import { deadline } from '../core/deadline.js';
 import { BroadcastError, describeNetworkError } from '../core/errors.js';
 import { CLOCK_FIX, describeSkew, TIMESTAMP_WINDOW_S } from '../transport/rejection.js';
 import { LOCAL_SOKETI } from './scaffold.js';
@@ -109,8 +110,10 @@ async function checkServer({ connection, connectionName }: Findings, { timeoutMs
   const url = connectionUrl(connection!);
   const started = performance.now();
   const sentAt = Date.now();
+  // The limit covers the whole answer, its body included.
+  const limit = deadline(timeoutMs, signal);
   try {
-    const res = await fetch(`${url}/`, { signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]) });
+    const res = await fetch(`${url}/`, { signal: limit.signal });
     const serverDate = { header: res.headers.get('date'), localMs: (sentAt + Date.now()) / 2 };
     await res.arrayBuffer().catch(() => undefined);
     const latencyMs = since(started);
@@ -129,6 +132,8 @@ async function checkServer({ connection, connectionName }: Findings, { timeoutMs
           : `Is the server running? Check the host and port (${where})`,
       },
     };
+  } finally {
+    limit.clear();
   }
 }
 

@@ -4,6 +4,7 @@
  * network failures as DeliveryErrors that say what happened.
  */
 import { DEFAULTS } from '../config/defaults.js';
+import { deadline } from '../core/deadline.js';
 import { DeliveryError, describeNetworkError, UsageError } from '../core/errors.js';
 
 /** An absolute http(s) URL, or a UsageError naming `what`. */
@@ -30,9 +31,9 @@ export async function post(
   request: { headers: Record<string, string>; body: string; timeoutMs?: number; signal?: AbortSignal },
 ): Promise<PostAnswer> {
   const timeoutMs = request.timeoutMs ?? DEFAULTS.timeoutMs;
-  const signals = [AbortSignal.timeout(timeoutMs), ...(request.signal ? [request.signal] : [])];
+  const limit = deadline(timeoutMs, request.signal);
   try {
-    const response = await fetch(url, { method: 'POST', headers: request.headers, body: request.body, redirect: 'manual', signal: AbortSignal.any(signals) });
+    const response = await fetch(url, { method: 'POST', headers: request.headers, body: request.body, redirect: 'manual', signal: limit.signal });
     return { status: response.status, contentType: response.headers.get('content-type') ?? '', text: await response.text() };
   } catch (error) {
     if (request.signal?.aborted) throw error;
@@ -41,6 +42,8 @@ export async function post(
       (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` :
       describeNetworkError(cause?.code, cause?.message ?? (error as Error).message);
     throw new DeliveryError(`Could not POST to ${url.origin}${url.pathname}: ${reason}`, { hint: 'Is the application running, and is the URL right?' });
+  } finally {
+    limit.clear();
   }
 }
 
