@@ -14,13 +14,17 @@ const gc = vm.runInNewContext('gc') as () => void;
 
 let silent: net.Server;
 let url: string;
+const sockets = new Set<net.Socket>();
 beforeAll(async () => {
   // Accepts connections and never answers.
-  silent = net.createServer(() => {}).listen(0, '127.0.0.1');
+  silent = net.createServer((socket) => sockets.add(socket)).listen(0, '127.0.0.1');
   await new Promise((resolve) => silent.once('listening', resolve));
   url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}/`;
 });
-afterAll(() => new Promise((resolve) => silent.close(resolve)));
+afterAll(() => {
+  for (const socket of sockets) socket.destroy();
+  return new Promise((resolve) => silent.close(resolve));
+});
 
 it('a request to a server that never answers ends at the limit, with collections running meanwhile', async () => {
   for (let i = 0; i < 5; i++) {
