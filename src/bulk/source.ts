@@ -15,7 +15,12 @@ import path from 'node:path';
 
 /** Bytes hashed together: a later read holds back at most this much before handing it on. */
 export const BLOCK_BYTES = 1 << 20;
-const READ_CHUNK = 256 * 1024;
+/**
+ * Each read of a large input, decoded at once into one string that its lines are cut from. Kept under V8's
+ * largest ordinary heap object (128 KiB): bigger strings go to the large-object space and raise the peak memory
+ * of a 1,000,000-line run by about 12 MB (256 KiB reads: 75-78 MB; 64 KiB: 63-66 MB, and no slower).
+ */
+const READ_CHUNK = 64 * 1024;
 
 /** What pass 1 saw: its length, a hash per block, and one hash of it all (`hash`, hex). */
 export interface InputDigest {
