@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The second half of `npm run build`; the first is `tsc -p tsconfig.json`, which checks src/ and compiles it
- * file by file into .build/. This script makes dist/, the folder the package ships, from that:
+ * `npm run build`: runs `tsc -p tsconfig.json`, which checks src/ and compiles it file by file into .build/
+ * (emptied first, so no file of a deleted module is left), then makes dist/, the folder the package ships:
  * - rolldown bundles the two entries, the library (dist/index.js) and the CLI (dist/cli/main.js), and every
  *   module they import, into a few files under dist/chunks/. A CLI run then loads about five files instead of
  *   about forty, which is most of its start-up time (see docs/benchmarks.md). The library and the CLI share
@@ -15,7 +15,9 @@
  *   stays an import of the installed package.
  * - The declarations of the library (.d.ts) and the CommonJS stub (require.cjs) are copied as tsc wrote them.
  */
+import { spawnSync } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rolldown } from 'rolldown';
@@ -46,6 +48,11 @@ const lazyChildProcess = {
     return code.replace(eager, "const childProcess = { spawn: (...args) => require('node:child_process').spawn(...args) };");
   },
 };
+
+rmSync(BUILD, { recursive: true, force: true });
+const tsc = path.join(path.dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin/tsc');
+const compiled = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
+if (compiled.status !== 0) process.exit(compiled.status ?? 1);
 
 rmSync(DIST, { recursive: true, force: true });
 const bundle = await rolldown({
