@@ -15,10 +15,11 @@
  *          node bench/compare.js /tmp/before
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BULK_EVENTS, bulkEvent, emitProjectEnv, median, MEMORY_LINES, memoryEvent, writeEmitProject, writeNdjson } from './fixtures.js';
 import { startSoketi } from './soketi.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,35 +32,23 @@ if (!other) {
 const ROUNDS = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 25;
 const BUILDS = { this: ROOT, other: path.resolve(other) };
 
-const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 const server = await startSoketi();
 const dir = mkdtempSync(path.join(os.tmpdir(), 'broadcast-compare-'));
-const env = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...server.env };
+// PUSHER_* for `emit --file` (run outside the projects), SOKETI_* for the projects' configs.
+const env = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...server.env, ...emitProjectEnv(server) };
 
-/** The suite's emit project for each build: a broadcast.config.ts importing that build as pusher-broadcast. */
+/** The suite's emit project for each build. */
 const projects = {};
 for (const [name, root] of Object.entries(BUILDS)) {
-  const project = path.join(dir, name);
-  mkdirSync(path.join(project, 'node_modules'), { recursive: true });
-  symlinkSync(root, path.join(project, 'node_modules/pusher-broadcast'));
-  writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: `compare-${name}`, private: true, type: 'module' }));
-  writeFileSync(
-    path.join(project, 'broadcast.config.ts'),
-    `import { defineConfig } from 'pusher-broadcast';
-export default defineConfig({ default: 'soketi', connections: { soketi: { driver: 'pusher',
-  appId: process.env.PUSHER_APP_ID as string, key: process.env.PUSHER_APP_KEY as string, secret: process.env.PUSHER_APP_SECRET as string,
-  host: '127.0.0.1', port: Number(process.env.PUSHER_PORT), scheme: 'http' } } });
-`,
-  );
-  projects[name] = project;
+  projects[name] = path.join(dir, name);
+  await writeEmitProject(projects[name], root);
 }
-const lines = (file, count, make) => writeFileSync(file, Array.from({ length: count }, (_, i) => JSON.stringify(make(i))).join('\n') + '\n');
 const bulk = path.join(dir, 'bulk.ndjson');
-lines(bulk, 20_000, (i) => ({ channel: `bench-bulk-${i % 50}`, event: 'tick', data: { i, note: 'benchmark event payload' } }));
+await writeNdjson(bulk, BULK_EVENTS, bulkEvent);
 const million = path.join(dir, 'million.ndjson');
-lines(million, 1_000_000, (i) => ({ channel: `orders-${i % 1000}`, event: 'order.updated', data: { id: i, status: 'shipped', items: [1, 2, 3] } }));
+await writeNdjson(million, MEMORY_LINES, memoryEvent);
 
-/** Runs a command to its end; its wall time (ms) and peak memory (MB). */
+/** Runs a command to its end; its wall time (ms). */
 function run(argv, cwd = dir) {
   const started = process.hrtime.bigint();
   const r = spawnSync(process.execPath, argv, { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -67,6 +56,7 @@ function run(argv, cwd = dir) {
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
   return ms;
 }
+/** Runs a command to its end; its peak memory (MB). */
 function peakMb(argv) {
   const r = spawnSync(process.execPath, ['-r', path.join(ROOT, 'bench/maxrss.cjs'), ...argv], { cwd: dir, env, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
@@ -79,7 +69,7 @@ const cases = [
   { name: 'broadcast --version', rounds: ROUNDS, measure: (b) => run([bin(b), '--version']) },
   { name: 'broadcast --help', rounds: ROUNDS, measure: (b) => run([bin(b), '--help']) },
   { name: 'single emit (broadcast.config.ts)', rounds: ROUNDS, measure: (b) => run([bin(b), 'emit', 'bench-single', 'order.shipped', '--data', '{"id":1}'], projects[b]) },
-  { name: 'emit --file, 20,000 events', rounds: Math.max(3, ROUNDS / 5), measure: (b) => run([bin(b), 'emit', '--file', bulk, '--json']) },
+  { name: `emit --file, ${BULK_EVENTS.toLocaleString('en-US')} events`, rounds: Math.max(3, ROUNDS / 5), measure: (b) => run([bin(b), 'emit', '--file', bulk, '--json']) },
   { name: 'peak MB, --dry-run of 1,000,000 lines', unit: 'MB', rounds: Math.max(3, ROUNDS / 5), measure: (b) => peakMb([bin(b), 'emit', '--file', million, '--dry-run', '--json']) },
 ];
 

@@ -11,14 +11,14 @@
  * --link (only the two bulk comparisons over a simulated 20 ms link, bench/delay-proxy.js).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BULK_CHANNELS, BULK_EVENTS, bulkEvent, emitProjectEnv, median, MEMORY_LINES, memoryEvent, writeEmitProject, writeNdjson } from './fixtures.js';
 import { startSoketi } from './soketi.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,14 +31,11 @@ const AUTH_ONLY = process.argv.includes('--auth');
 const BULK_ONLY = process.argv.includes('--bulk');
 const LINK_ONLY = process.argv.includes('--link');
 
-const BULK_EVENTS = 20_000;
-const BULK_CHANNELS = 50;
 const NAIVE_EVENTS = QUICK ? 500 : 2_000;
 /** The simulated link: this many ms each way (a 20 ms round trip), through bench/delay-proxy.js. */
 const LINK_DELAY_MS = 10;
 /** Over the link the naive loop pays two round trips an event (a new connection each): keep its run short. */
 const LINK_NAIVE_EVENTS = 100;
-const MEMORY_LINES = 1_000_000;
 const ROUNDS = { startup: QUICK ? 10 : 40, emit: QUICK ? 8 : 25, bulk: QUICK ? 3 : 5, link: QUICK ? 2 : 3, auth: AUTH_ONLY ? 5 : QUICK ? 1 : 2 };
 const AUTH_SECONDS = QUICK ? 2 : 4;
 
@@ -47,11 +44,6 @@ const rows = [];
 const notes = [];
 const log = (text) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${text}\n`);
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** Environment for child processes: the bench server's PUSHER_* and nothing of the machine's own. */
@@ -117,30 +109,8 @@ async function benchStartup() {
 async function benchEmit(server, dir) {
   log('single emit with broadcast.config.ts vs a minimal pusher script');
   const project = path.join(dir, 'emit-project');
-  await mkdir(path.join(project, 'node_modules'), { recursive: true });
-  await symlink(ROOT, path.join(project, 'node_modules/pusher-broadcast'), 'dir');
+  await writeEmitProject(project, ROOT);
   await symlink(path.join(ROOT, 'node_modules/pusher'), path.join(project, 'node_modules/pusher'), 'dir');
-  await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'bench-app', private: true, type: 'module' }));
-  await writeFile(
-    path.join(project, 'broadcast.config.ts'),
-    `import { defineConfig } from 'pusher-broadcast';
-
-export default defineConfig({
-  default: 'soketi',
-  connections: {
-    soketi: {
-      driver: 'pusher',
-      appId: process.env.SOKETI_APP_ID as string,
-      key: process.env.SOKETI_APP_KEY as string,
-      secret: process.env.SOKETI_APP_SECRET as string,
-      host: '127.0.0.1',
-      port: Number(process.env.SOKETI_PORT),
-      scheme: 'http',
-    },
-  },
-});
-`,
-  );
   await writeFile(
     path.join(project, 'minimal.mjs'),
     `import Pusher from 'pusher';
@@ -151,7 +121,7 @@ const pusher = new Pusher({
 await pusher.trigger('bench-single', 'order.shipped', { id: 1 });
 `,
   );
-  const env = childEnv({ SOKETI_APP_ID: server.appId, SOKETI_APP_KEY: server.key, SOKETI_APP_SECRET: server.secret, SOKETI_PORT: String(server.port) });
+  const env = childEnv(emitProjectEnv(server));
   const emitArgs = [BIN, 'emit', 'bench-single', 'order.shipped', '--data', '{"id":1}'];
   const cold = expectOk(timed(process.execPath, emitArgs, { cwd: project, env }), 'broadcast emit (cold)');
   const times = { minimal: [], emit: [] };
@@ -179,19 +149,6 @@ await pusher.trigger('bench-single', 'order.shipped', { id: 1 });
     `Single emit: the first run after a config change transpiles \`broadcast.config.ts\` with sucrase and caches it ` +
       `(this run: ${fmt(cold.ms, 1)} ms); the table shows the usual, cached case.`,
   );
-}
-
-function bulkEvent(i) {
-  return { channel: `bench-bulk-${i % BULK_CHANNELS}`, event: 'tick', data: { i, note: 'benchmark event payload' } };
-}
-
-async function writeNdjson(file, count, make) {
-  const out = createWriteStream(file);
-  for (let i = 0; i < count; i++) {
-    if (!out.write(`${JSON.stringify(make(i))}\n`)) await once(out, 'drain');
-  }
-  out.end();
-  await once(out, 'close');
 }
 
 /** The bulk input (written once per run), and its events as the official client's `triggerBatch` takes them. */
@@ -435,11 +392,10 @@ async function benchLink(server, dir) {
 
 async function benchMemory(dir) {
   log(`memory: emit --file --dry-run of ${fmt(MEMORY_LINES)} lines`);
-  const make = (i) => ({ channel: `orders-${i % 1000}`, event: 'order.updated', data: { id: i, status: 'shipped', items: [1, 2, 3] } });
   const big = path.join(dir, 'million.ndjson');
   const small = path.join(dir, 'ten-thousand.ndjson');
-  await writeNdjson(big, MEMORY_LINES, make);
-  await writeNdjson(small, 10_000, make);
+  await writeNdjson(big, MEMORY_LINES, memoryEvent);
+  await writeNdjson(small, 10_000, memoryEvent);
   const rss = (args) => {
     const r = expectOk(
       timed(process.execPath, ['-r', MAXRSS, ...args], { cwd: dir, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe', 'pipe'] }),
