@@ -5,37 +5,19 @@
  * bulk sending). Each file a run loads costs start-up time (docs/benchmarks.md); this keeps the budget from
  * creeping up unnoticed when a module moves or an import is added.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect, it } from 'vitest';
 import { BIN, ROOT, cleanEnv } from '../helpers/cli.js';
+import { runLoggingModules } from '../helpers/loaded.js';
 
-/** The files of this package's build that a run of the CLI with `args` loads, as `dist/…` paths, in order. */
+/** The files of this package's build that a run of the CLI with `args` loads, as `dist/…` paths. */
 function loadedBy(args: string[]): string[] {
-  const dir = mkdtempSync(path.join(tmpdir(), 'broadcast-startup-'));
-  const log = path.join(dir, 'loaded.txt');
-  const hooks = path.join(dir, 'hooks.mjs');
-  writeFileSync(
-    hooks,
-    `import { appendFileSync } from 'node:fs';
-export async function resolve(specifier, context, next) {
-  const result = await next(specifier, context);
-  appendFileSync(${JSON.stringify(log)}, result.url + '\\n');
-  return result;
-}
-`,
-  );
-  writeFileSync(log, '');
-  const register = `data:text/javascript,import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hooks).href)});`;
-  const r = spawnSync(process.execPath, ['--import', register, BIN, ...args], { cwd: dir, env: cleanEnv({ CI: '' }), encoding: 'utf8' });
-  expect(r.status, r.stderr).toBe(0);
+  const { result, loaded } = runLoggingModules([BIN, ...args], { env: cleanEnv({ CI: '' }) });
+  expect(result.status, result.stderr).toBe(0);
   const dist = pathToFileURL(path.join(ROOT, 'dist')).href;
-  const files = readFileSync(log, 'utf8').split('\n').filter((url) => url.startsWith(dist));
   // Chunk names carry a content hash: keep the name.
-  return [...new Set(files.map((url) => `dist${url.slice(dist.length)}`.replace(/-[\w-]{8}\.js$/, '.js')))];
+  return [...new Set(loaded.filter((url) => url.startsWith(dist)).map((url) => `dist${url.slice(dist.length)}`.replace(/-[\w-]{8}\.js$/, '.js')))];
 }
 
 it('--help loads the CLI entry and the base chunk, nothing of the library', () => {
