@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { Broadcast } from '../core/broadcast.js';
 import { connectionFields, connectionUrl, type BroadcastConfig, type PusherConnection } from '../config/schema.js';
 import { deadline } from '../core/deadline.js';
-import { BroadcastError, describeNetworkError } from '../core/errors.js';
+import { BroadcastError, describeFetchError } from '../core/errors.js';
 import { CLOCK_FIX, describeSkew, TIMESTAMP_WINDOW_S } from '../transport/rejection.js';
 import { LOCAL_SOKETI } from './scaffold.js';
 import type { CloseCode, ReceivedEvent, Subscriber } from '../subscriber.js';
@@ -119,7 +119,7 @@ async function checkServer({ connection, connectionName }: Findings, { timeoutMs
     const latencyMs = since(started);
     return { check: { status: 'pass', detail: `${url} answered HTTP ${res.status} in ${latencyMs} ms`, latencyMs }, found: { reachable: true, serverDate } };
   } catch (error) {
-    const reason = networkReason(error, timeoutMs);
+    const reason = describeFetchError(error, timeoutMs);
     // Nothing listens on a local port: most often the development server was never started, so say how.
     const local = reason === 'connection refused' && LOCAL_HOSTS.has(connection!.host ?? '');
     const where = connectionFields(connectionName ?? 'pusher', ['host', 'port', 'scheme']);
@@ -273,11 +273,4 @@ export function failed(error: unknown): Omit<Check, 'name'> {
 
 function since(started: number): number {
   return Math.round(performance.now() - started);
-}
-
-/** Why fetch failed, in words: refused, host not found, timed out, … */
-function networkReason(error: unknown, timeoutMs: number): string {
-  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `no answer within ${timeoutMs} ms`;
-  return describeNetworkError(e?.cause?.code, e?.cause?.message ?? e?.message ?? String(error));
 }

@@ -5,7 +5,7 @@
  */
 import { DEFAULTS } from '../config/defaults.js';
 import { deadline } from '../core/deadline.js';
-import { DeliveryError, describeNetworkError, UsageError } from '../core/errors.js';
+import { DeliveryError, describeFetchError, UsageError } from '../core/errors.js';
 
 /** An absolute http(s) URL, or a UsageError naming `what`. */
 export function parseHttpUrl(value: string, what: string): URL {
@@ -37,11 +37,7 @@ export async function post(
     return { status: response.status, contentType: response.headers.get('content-type') ?? '', text: await response.text() };
   } catch (error) {
     if (request.signal?.aborted) throw error;
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const reason =
-      (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` :
-      describeNetworkError(cause?.code, cause?.message ?? (error as Error).message);
-    throw new DeliveryError(`Could not POST to ${url.origin}${url.pathname}: ${reason}`, { hint: 'Is the application running, and is the URL right?' });
+    throw new DeliveryError(`Could not POST to ${url.origin}${url.pathname}: ${describeFetchError(error, timeoutMs)}`, { hint: 'Is the application running, and is the URL right?' });
   } finally {
     limit.clear();
   }

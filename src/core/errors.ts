@@ -127,3 +127,10 @@ export function describeNetworkError(code: string | undefined, message?: string)
       return code || message || 'network error';
   }
 }
+
+/** Why a `fetch` with a time limit of `timeoutMs` failed, in words: no answer in time, refused, host not found, … */
+export function describeFetchError(error: unknown, timeoutMs: number): string {
+  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `no answer within ${timeoutMs} ms`;
+  return describeNetworkError(e?.cause?.code, e?.cause?.message ?? e?.message ?? String(error));
+}

@@ -16,7 +16,7 @@ import { webSocketAddress } from '../../subscriber.js';
 import { parseUserId, randomSocketId } from '../commands/auth-sign.js';
 import { parseJson, splitList } from '../input.js';
 import { describeEvent, type Registry } from '../registry.js';
-import type { ConsoleCheck } from './checks.js';
+import type { Check } from '../checks.js';
 
 /** A registered event class as the composer offers it. */
 export interface ComposerEvent {
@@ -38,7 +38,7 @@ export interface ConsoleState {
   maxChannels: number;
   /** The presence user id the console joins as (not listed among members). */
   userId: string;
-  checks: ConsoleCheck[];
+  checks: Check[];
   channels: FollowedChannel[];
   connectionState: string;
   poll: PollState;
@@ -93,7 +93,7 @@ export interface ConsoleAppInput {
 
 /** The console's live state (kept up to date by the command from the follower's records) and its API. */
 export class ConsoleApp {
-  checks: ConsoleCheck[] = [];
+  checks: Check[] = [];
   connectionState = 'connecting';
   poll: PollState = { ok: false };
   warnings: string[] = [];

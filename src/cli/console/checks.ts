@@ -8,8 +8,6 @@ import type { Broadcast } from '../../core/broadcast.js';
 import type { PusherConnection } from '../../config/schema.js';
 import { runSteps, SERVER_STEPS, type Check } from '../checks.js';
 
-export type ConsoleCheck = Check;
-
 export interface CheckInput {
   broadcast: Broadcast;
   /** What the config check found (`loaded broadcast.config.ts`, …). */
@@ -22,7 +20,7 @@ export interface CheckInput {
 const STEPS = [SERVER_STEPS.server, SERVER_STEPS.credentials, SERVER_STEPS.websocket, SERVER_STEPS.roundtrip];
 
 /** Runs every check in order; never throws. */
-export async function runChecks(input: CheckInput): Promise<ConsoleCheck[]> {
+export async function runChecks(input: CheckInput): Promise<Check[]> {
   const { broadcast, timeoutMs } = input;
   const found = { broadcast, connection: broadcast.resolved.connection as PusherConnection, connectionName: broadcast.resolved.name };
   const options = { timeoutMs, signal: new AbortController().signal, probe: { channelPrefix: input.probePrefix, event: 'broadcast.console' } };
